@@ -1,0 +1,48 @@
+//! `medmetric`: the command line of the MedMetric subnet.
+//!
+//! Parsing and wiring only; the work lives in the library crates.
+
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// MedMetric: a Bittensor subnet for edge-deployable medical imaging models.
+///
+/// Miners publish ONNX models that segment and classify chest X-rays, brain
+/// MRI and bone images; validators score every model themselves on a fresh,
+/// seeded benchmark each round and set weights on chain.
+#[derive(Debug, Parser)]
+#[command(name = "medmetric", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the end-to-end demonstration on built-in data.
+    Demo(commands::demo::DemoArgs),
+    /// Check, make and inspect ONNX models.
+    #[command(subcommand)]
+    Model(commands::model::ModelCommand),
+    /// Segmentation metrics of a predicted mask against the truth.
+    Metrics(commands::metrics::MetricsArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(args) => commands::demo::run(args),
+        Command::Model(cmd) => commands::model::run(cmd),
+        Command::Metrics(args) => commands::metrics::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", commands::one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
