@@ -7,7 +7,7 @@
 //!   returns a [`gate::GateReport`] or a one-line reason. It is the only code
 //!   that touches a miner's file before a runtime does.
 //! - [`writer`] builds ONNX models in code, deterministically.
-//! - [`reference`] holds the reference models (`null`, `threshold`,
+//! - [`reference`](mod@reference) holds the reference models (`null`, `threshold`,
 //!   `tiny-unet`) that every later test uses.
 //!
 //! ```
