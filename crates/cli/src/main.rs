@@ -29,6 +29,10 @@ enum Command {
     Model(commands::model::ModelCommand),
     /// Segmentation metrics of a predicted mask against the truth.
     Metrics(commands::metrics::MetricsArgs),
+    /// Turn per-uid scores into the u16 weights the Bittensor SDK would set.
+    Weights(commands::weights::WeightsArgs),
+    /// Run Yuma Consensus epochs on a JSON scenario, as subtensor computes them.
+    Yuma(commands::yuma::YumaArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +41,8 @@ fn main() -> ExitCode {
         Command::Demo(args) => commands::demo::run(args),
         Command::Model(cmd) => commands::model::run(cmd),
         Command::Metrics(args) => commands::metrics::run(args),
+        Command::Weights(args) => commands::weights::run(args),
+        Command::Yuma(args) => commands::yuma::run(args),
     };
     match result {
         Ok(code) => code,

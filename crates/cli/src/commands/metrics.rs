@@ -25,13 +25,7 @@ pub struct MetricsArgs {
 }
 
 fn read_png(path: &Path) -> anyhow::Result<Vec<u8>> {
-    let len = std::fs::metadata(path)
-        .with_context(|| format!("cannot read {}", path.display()))?
-        .len();
-    if len > MAX_PNG_BYTES {
-        bail!("{} is larger than {MAX_PNG_BYTES} bytes", path.display());
-    }
-    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+    super::read_capped(path, MAX_PNG_BYTES)
 }
 
 /// Prints `{"dice","iou","bce","mcc","precision","recall"}`: Dice, IoU, MCC,

@@ -3,6 +3,8 @@
 pub mod demo;
 pub mod metrics;
 pub mod model;
+pub mod weights;
+pub mod yuma;
 
 /// An error chain on one line, as every command reports failures.
 pub fn one_line(e: &anyhow::Error) -> String {
@@ -13,4 +15,23 @@ pub fn one_line(e: &anyhow::Error) -> String {
 pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string(value)?);
     Ok(())
+}
+
+/// Reads a whole file, refusing it past `cap` bytes (checked before and
+/// while reading, so devices and growing files cannot exhaust memory).
+pub fn read_capped(path: &std::path::Path, cap: u64) -> anyhow::Result<Vec<u8>> {
+    use anyhow::Context;
+    use std::io::Read;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(cap + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    anyhow::ensure!(
+        bytes.len() as u64 <= cap,
+        "{} is larger than {cap} bytes",
+        path.display()
+    );
+    Ok(bytes)
 }

@@ -18,9 +18,9 @@ pub enum ModelCommand {
     /// sees it.
     ///
     /// Prints one line of JSON. Accepted: exit 0 and
-    /// {"accepted":true,"sha256","input":{"name","shape"},"outputs":{"mask","cls"},
-    /// "parameters","opset","bytes"}. Refused: exit 1 and
-    /// {"accepted":false,"reason":"<one line>"}.
+    /// `{"accepted":true,"sha256","input":{"name","shape"},"outputs":{"mask","cls"},
+    /// "parameters","opset","bytes"}`. Refused: exit 1 and
+    /// `{"accepted":false,"reason":"..."}` with a one-line reason.
     Check(CheckArgs),
     /// Write one of the built-in reference models.
     ///
