@@ -17,6 +17,7 @@ use crate::proto::{
     self, AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto,
     attr_type, data_type, tensor_shape_proto::DimValue, type_proto,
 };
+use crate::wire::{self, WireError};
 
 /// Name of the segmentation output.
 pub const MASK_OUTPUT: &str = "mask";
@@ -42,6 +43,9 @@ pub struct GateLimits {
     pub max_tensor_elements: u64,
     /// Largest tensor rank.
     pub max_rank: usize,
+    /// Budget for what decoding the protobuf may allocate, in bytes,
+    /// estimated before decoding (see [`crate::wire`]).
+    pub max_decoded_bytes: u64,
 }
 
 impl Default for GateLimits {
@@ -55,6 +59,7 @@ impl Default for GateLimits {
             max_subgraph_depth: 4,
             max_tensor_elements: 100 * 1000 * 1000,
             max_rank: 8,
+            max_decoded_bytes: 512 << 20,
         }
     }
 }
@@ -174,6 +179,16 @@ pub fn check_bytes(bytes: &[u8], limits: &GateLimits) -> Result<GateReport, Gate
         return Err(GateError::TooLarge {
             limit: limits.max_bytes,
         });
+    }
+    match wire::decoded_cost(bytes, limits.max_decoded_bytes) {
+        Ok(_) => {}
+        Err(WireError::Malformed(why)) => return Err(GateError::Decode(why.into())),
+        Err(WireError::TooExpensive) => {
+            return contract(format!(
+                "decoding would need more than {} MiB (too many tiny messages or values)",
+                limits.max_decoded_bytes >> 20
+            ));
+        }
     }
     let model = proto::decode_model(bytes).map_err(|e| GateError::Decode(one_line(&e)))?;
     let report = check_model(&model, limits)?;

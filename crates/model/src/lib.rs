@@ -28,6 +28,7 @@ pub mod gate;
 mod ops;
 pub mod proto;
 pub mod reference;
+pub mod wire;
 pub mod writer;
 
 pub use gate::{GateError, GateLimits, GateReport, check_bytes, check_file};

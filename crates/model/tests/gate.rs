@@ -509,3 +509,50 @@ fn decoded_reference_round_trips() {
     let m = ModelProto::decode(bytes.as_slice()).unwrap();
     assert_eq!(writer::encode(&m), bytes);
 }
+
+/// Builds `ModelProto { graph: GraphProto { node: [fragment; n] } }` by hand.
+fn amplifier(fragment: &[u8], n: usize) -> Vec<u8> {
+    let graph = fragment.repeat(n);
+    let mut bytes = field(7, &graph);
+    bytes.extend(field(8, &[0x10, 17]));
+    bytes
+}
+
+#[test]
+fn decoder_amplification_is_refused_before_decoding() {
+    // 5 MB of empty nodes would decode to ~1 GB of structs at 2 bytes each
+    // without the pre-decode budget; the same on a small budget here.
+    let limits = GateLimits {
+        max_decoded_bytes: 64 << 20,
+        ..GateLimits::default()
+    };
+    let empty_nodes = amplifier(&[0x0a, 0x00], 500_000);
+    let r = check_bytes(&empty_nodes, &limits).unwrap_err().to_string();
+    assert!(r.contains("decoding would need more than"), "{r}");
+
+    // A node whose `input` is three million empty strings.
+    let mut node = Vec::new();
+    for _ in 0..3_000_000 {
+        node.extend([0x0a, 0x00]);
+    }
+    let bytes = amplifier(&field(1, &node), 1);
+    let r = check_bytes(&bytes, &limits).unwrap_err().to_string();
+    assert!(r.contains("decoding would need more than"), "{r}");
+}
+
+#[test]
+fn full_size_amplification_stays_under_a_gigabyte() {
+    // 99 MB of one-byte packed varints in an initializer's dims: 8x on decode.
+    let mut tensor = Vec::new();
+    let packed = vec![1u8; 99_000_000];
+    prost::encoding::encode_key(1, prost::encoding::WireType::LengthDelimited, &mut tensor);
+    prost::encoding::encode_varint(packed.len() as u64, &mut tensor);
+    tensor.extend(&packed);
+    let bytes = amplifier(&field(5, &tensor), 1);
+    let started = std::time::Instant::now();
+    let r = check_bytes(&bytes, &GateLimits::default())
+        .unwrap_err()
+        .to_string();
+    assert!(r.contains("decoding would need more than"), "{r}");
+    assert!(started.elapsed().as_secs() < 10);
+}
