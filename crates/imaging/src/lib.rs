@@ -16,7 +16,14 @@
 
 #![warn(missing_docs)]
 
+pub mod augment;
+#[cfg(feature = "dicom")]
+pub mod dicom;
+#[cfg(feature = "nifti")]
+pub mod nifti;
+pub mod phantom;
 pub mod png_io;
+pub mod pool;
 
 /// A single-channel float image, row-major, values in `[0, 1]`.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,6 +75,83 @@ impl GrayImage {
     pub fn is_empty(&self) -> bool {
         self.data.is_empty()
     }
+
+    /// Bilinear resampling to `width × height` (pixel centres aligned, edges
+    /// clamped). Plain `f32` arithmetic in a fixed order: deterministic.
+    pub fn resize_bilinear(&self, width: u32, height: u32) -> GrayImage {
+        let (sw, sh) = (self.width as f32, self.height as f32);
+        let (sx, sy) = (sw / width as f32, sh / height as f32);
+        let (maxx, maxy) = (self.width.saturating_sub(1), self.height.saturating_sub(1));
+        GrayImage::from_fn(width, height, |x, y| {
+            let fx = ((x as f32 + 0.5) * sx - 0.5).clamp(0.0, maxx as f32);
+            let fy = ((y as f32 + 0.5) * sy - 0.5).clamp(0.0, maxy as f32);
+            let (x0, y0) = (fx as u32, fy as u32);
+            let (x1, y1) = ((x0 + 1).min(maxx), (y0 + 1).min(maxy));
+            let (ax, ay) = (fx - x0 as f32, fy - y0 as f32);
+            let top = self.get(x0, y0) * (1.0 - ax) + self.get(x1, y0) * ax;
+            let bottom = self.get(x0, y1) * (1.0 - ax) + self.get(x1, y1) * ax;
+            top * (1.0 - ay) + bottom * ay
+        })
+    }
+}
+
+/// Which kind of study an image is.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Modality {
+    /// Chest radiograph.
+    Cxr,
+    /// Brain MRI, axial slice.
+    Brain,
+    /// Bone radiograph or CT.
+    Bone,
+}
+
+impl Modality {
+    /// Every modality, in a stable order.
+    pub const ALL: [Modality; 3] = [Modality::Cxr, Modality::Brain, Modality::Bone];
+
+    /// The short name used in commitments, pools and manifests.
+    pub fn name(self) -> &'static str {
+        match self {
+            Modality::Cxr => "cxr",
+            Modality::Brain => "brain",
+            Modality::Bone => "bone",
+        }
+    }
+}
+
+impl std::fmt::Display for Modality {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Modality {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Modality::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| format!("unknown modality '{s}' (expected cxr, brain or bone)"))
+    }
+}
+
+/// One labelled case: an image, its lesion mask and its label.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Case {
+    /// Stable identifier within its pool.
+    pub id: String,
+    /// The study type.
+    pub modality: Modality,
+    /// Intensities in `[0, 1]`.
+    pub image: GrayImage,
+    /// Lesion mask, same size as the image (empty for normal cases).
+    pub mask: Mask,
+    /// Whether the case is abnormal.
+    pub abnormal: bool,
 }
 
 /// A binary lesion mask, row-major: 1 = lesion, 0 = background.
@@ -94,5 +178,58 @@ impl Mask {
     /// Whether any pixel is lesion.
     pub fn any(&self) -> bool {
         self.data.iter().any(|&v| v != 0)
+    }
+
+    /// Nearest-neighbour resampling to `width × height` (pixel centres
+    /// aligned), so a mask stays binary.
+    pub fn resize_nearest(&self, width: u32, height: u32) -> Mask {
+        let mut data = Vec::with_capacity(width as usize * height as usize);
+        for y in 0..height {
+            let sy = ((u64::from(y) * 2 + 1) * u64::from(self.height) / (2 * u64::from(height)))
+                .min(u64::from(self.height.saturating_sub(1)));
+            for x in 0..width {
+                let sx = ((u64::from(x) * 2 + 1) * u64::from(self.width) / (2 * u64::from(width)))
+                    .min(u64::from(self.width.saturating_sub(1)));
+                data.push(self.data[(sy * u64::from(self.width) + sx) as usize]);
+            }
+        }
+        Mask {
+            width,
+            height,
+            data,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resize_identity_and_constant() {
+        let img = GrayImage::from_fn(7, 5, |x, y| (x * 5 + y) as f32 / 40.0);
+        assert_eq!(img.resize_bilinear(7, 5), img);
+        let c = GrayImage::filled(9, 9, 0.25).resize_bilinear(4, 13);
+        assert!(c.data.iter().all(|&v| (v - 0.25).abs() < 1e-6));
+    }
+
+    #[test]
+    fn mask_resize_stays_binary_and_keeps_shape() {
+        let mut m = Mask::empty(8, 8);
+        for y in 2..6 {
+            for x in 2..6 {
+                m.data[y * 8 + x] = 1;
+            }
+        }
+        let up = m.resize_nearest(16, 16);
+        assert_eq!(up.data.iter().filter(|&&v| v == 1).count(), 64);
+        assert_eq!(up.resize_nearest(8, 8), m);
+    }
+
+    #[test]
+    fn modality_names_round_trip() {
+        for m in Modality::ALL {
+            assert_eq!(m.name().parse::<Modality>(), Ok(m));
+        }
     }
 }
