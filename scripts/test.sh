@@ -9,7 +9,7 @@ VENV="$CACHE/venv"
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "Python reference tools (numpy, scikit-learn, Pillow) in $VENV"
+step "Python reference tools (numpy, scikit-learn, Pillow, OpenCV) in $VENV"
 if [ ! -x "$VENV/bin/python" ]; then
     mkdir -p "$CACHE"
     if ! python3 -m venv "$VENV" 2>/dev/null; then
@@ -19,12 +19,21 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
 
+step "Real DICOM test data (pydicom-data 1.0.0)"
+MEDMETRIC_PYDICOM_DATA="$(scripts/fetch-test-data.sh)"
+export MEDMETRIC_PYDICOM_DATA
+
 step "Fresh scikit-learn fixtures for the metrics test"
 FIXTURES="$(mktemp -d)"
-trap 'rm -rf "$FIXTURES"' EXIT
+CLAHE_FIXTURES="$(mktemp -d)"
+trap 'rm -rf "$FIXTURES" "$CLAHE_FIXTURES"' EXIT
 SEED="${MEDMETRIC_FIXTURE_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}"
 "$VENV/bin/python" scripts/gen_metrics_fixtures.py "$FIXTURES" "$SEED"
 export MEDMETRIC_METRICS_FIXTURES="$FIXTURES"
+
+step "Fresh OpenCV CLAHE fixtures for the augmentation tests"
+"$VENV/bin/python" scripts/gen_clahe_fixtures.py "$CLAHE_FIXTURES" "$SEED"
+export MEDMETRIC_CLAHE_FIXTURES="$CLAHE_FIXTURES"
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

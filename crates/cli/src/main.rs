@@ -22,11 +22,19 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Preview one augmentation on an 8-bit grayscale PNG.
+    Augment(commands::augment::AugmentArgs),
     /// Run the end-to-end demonstration on built-in data.
     Demo(commands::demo::DemoArgs),
+    /// Run or talk to a local devnet chain.
+    #[command(subcommand)]
+    Devnet(commands::devnet::DevnetCommand),
     /// Check, make and inspect ONNX models.
     #[command(subcommand)]
     Model(commands::model::ModelCommand),
+    /// Build and verify seeded benchmark rounds.
+    #[command(subcommand)]
+    Round(commands::round::RoundCommand),
     /// Segmentation metrics of a predicted mask against the truth.
     Metrics(commands::metrics::MetricsArgs),
     /// Turn per-uid scores into the u16 weights the Bittensor SDK would set.
@@ -38,9 +46,12 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Augment(args) => commands::augment::run(args),
         Command::Demo(args) => commands::demo::run(args),
+        Command::Devnet(cmd) => commands::devnet::run(cmd),
         Command::Model(cmd) => commands::model::run(cmd),
         Command::Metrics(args) => commands::metrics::run(args),
+        Command::Round(cmd) => commands::round::run(cmd),
         Command::Weights(args) => commands::weights::run(args),
         Command::Yuma(args) => commands::yuma::run(args),
     };

@@ -184,6 +184,8 @@ fn every_command_has_help() {
         vec!["model", "check", "--help"],
         vec!["model", "make", "--help"],
         vec!["metrics", "--help"],
+        vec!["round", "build", "--help"],
+        vec!["round", "verify", "--help"],
         vec!["weights", "--help"],
         vec!["yuma", "--help"],
     ] {
@@ -194,14 +196,14 @@ fn every_command_has_help() {
 }
 
 #[test]
-fn demo_runs_and_ranks_threshold_above_null() {
+fn demo_runs_on_a_phantom_round() {
     let dir = tempfile::tempdir().unwrap();
     let out = medmetric(&[
         "demo",
         "--out",
         p(dir.path()),
         "--cases",
-        "4",
+        "2",
         "--size",
         "128",
     ]);
@@ -211,13 +213,13 @@ fn demo_runs_and_ranks_threshold_above_null() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    let pos = |name: &str| {
-        text.lines()
-            .position(|l| l.trim_start().starts_with(name) && !l.contains("gate"))
-            .unwrap_or_else(|| panic!("{name} missing from {text}"))
-    };
-    assert!(pos("threshold") < pos("null"), "{text}");
-    assert!(dir.path().join("tiny-unet.onnx").exists());
+    for kind in ["null", "threshold", "tiny-unet"] {
+        assert!(text.contains(&format!("gate   {kind}")), "{text}");
+        assert!(dir.path().join(format!("{kind}.onnx")).exists());
+    }
+    assert!(dir.path().join("round/manifest.json").exists());
+    let v = medmetric(&["round", "verify", p(&dir.path().join("round"))]);
+    assert!(v.status.success());
 }
 
 #[test]

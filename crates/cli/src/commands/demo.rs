@@ -1,10 +1,11 @@
 //! `medmetric demo`: the most complete job MedMetric can run today.
 //!
-//! It makes the three reference models, passes each through the gate, runs
-//! each in tract on a small seeded set of synthetic cases (a bright lesion on
-//! a smooth background, or none), scores them with the validator's metrics
-//! and prints a leaderboard. Procedural phantoms and seeded rounds replace
-//! the synthetic cases once they exist.
+//! It builds a seeded benchmark round from the built-in phantom pools (the
+//! same builder validators use), makes the three reference models, passes
+//! each through the gate, runs each in tract on every round image, scores
+//! them with the validator's metrics and SPEC §6's per-image reward, and
+//! prints a leaderboard. The devnet, miners and validators join this run as
+//! they land.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,176 +13,166 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use medmetric_bench::RoundConfig;
+use medmetric_bench::pools::PhantomPool;
+use medmetric_bench::round::{Anchor, build};
+use medmetric_bench::write::write;
 use medmetric_eval::tract::TractModel;
-use medmetric_imaging::{GrayImage, Mask, png_io};
+use medmetric_imaging::pool::Pool;
+use medmetric_imaging::{GrayImage, Modality, png_io};
 use medmetric_model::gate::{self, GateLimits};
 use medmetric_model::reference::{self, ReferenceKind};
 use medmetric_scoring::metrics::{cls_loss_bits, segmentation};
-use rand_chacha::ChaCha8Rng;
-use rand_core::{Rng, SeedableRng};
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Folder for the models, masks and the report.
+    /// Folder for the round, the models and the predicted masks.
     #[arg(long, default_value = "medmetric-demo")]
     pub out: PathBuf,
-    /// Number of synthetic cases (half of them abnormal).
+    /// Cases per modality in the round.
     #[arg(long, default_value_t = 8)]
     pub cases: u32,
-    /// Input size of the models and images.
+    /// Input size of the models and images (128, 256 or 512).
     #[arg(long, default_value_t = 256)]
     pub size: u32,
-    /// Seed of the synthetic cases.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
+    /// Block number the round is anchored to (the block hash is derived
+    /// from it, as a devnet would).
+    #[arg(long, default_value_t = 1000)]
+    pub block: u64,
 }
 
-struct Case {
-    image: GrayImage,
-    mask: Mask,
-    abnormal: bool,
-}
-
-fn unit(rng: &mut ChaCha8Rng) -> f32 {
-    (rng.next_u32() >> 8) as f32 / (1u32 << 24) as f32
-}
-
-/// A smooth radial background with seeded noise and, for abnormal cases, a
-/// bright disk whose mask is known by construction.
-fn synthetic_case(size: u32, seed: u64, index: u32) -> Case {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(1_000_003) ^ u64::from(index));
-    let abnormal = index % 2 == 1;
-    let s = size as f32;
-    let (cx, cy) = (
-        s * (0.3 + 0.4 * unit(&mut rng)),
-        s * (0.3 + 0.4 * unit(&mut rng)),
-    );
-    let radius = s * (0.03 + 0.04 * unit(&mut rng));
-    let base = 0.25 + 0.2 * unit(&mut rng);
-    let mut mask = Mask::empty(size, size);
-    let image = GrayImage::from_fn(size, size, |x, y| {
-        let (dx, dy) = (x as f32 - s / 2.0, y as f32 - s / 2.0);
-        let background = base + 0.2 * (1.0 - (dx * dx + dy * dy).sqrt() / s);
-        let noise = 0.03 * (unit(&mut rng) - 0.5);
-        let inside =
-            abnormal && (x as f32 - cx).powi(2) + (y as f32 - cy).powi(2) <= radius * radius;
-        if inside {
-            mask.data[(y * size + x) as usize] = 1;
-        }
-        (background + noise + if inside { 0.35 } else { 0.0 }).clamp(0.0, 1.0)
-    });
-    Case {
-        image,
-        mask,
-        abnormal,
-    }
-}
-
+#[derive(Default)]
 struct Row {
-    kind: ReferenceKind,
     dice: f64,
     bce: f64,
     cls_bits: f64,
-    cls_accuracy: f64,
-    ms: f64,
-    parameters: u64,
+    correct: u32,
+    reward: f64,
+    seconds: f64,
+    n: u32,
+}
+
+fn clamp01(v: f64) -> f64 {
+    v.clamp(0.0, 1.0)
 }
 
 pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.cases > 0, "--cases must be at least 1");
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let anchor = Anchor {
+        netuid: 0,
+        block_number: args.block,
+        block_hash: medmetric_core::ModelDigest::of(&args.block.to_le_bytes()).0,
+    };
+    let config = RoundConfig {
+        size: args.size,
+        cases_per_modality: args.cases,
+        ..RoundConfig::default()
+    };
     println!(
-        "MedMetric demo: {} reference models, {} synthetic {}x{} cases (seed {})",
-        ReferenceKind::ALL.len(),
-        args.cases,
-        args.size,
-        args.size,
-        args.seed
+        "MedMetric demo: round at block {} ({} cases per modality, {}x{}), 3 reference models",
+        args.block, args.cases, args.size, args.size
     );
-    let cases: Vec<Case> = (0..args.cases)
-        .map(|i| synthetic_case(args.size, args.seed, i))
-        .collect();
-    for (i, case) in cases.iter().enumerate() {
-        std::fs::write(
-            args.out.join(format!("case{i:02}.png")),
-            png_io::encode_gray8(&case.image)?,
-        )?;
-        std::fs::write(
-            args.out.join(format!("case{i:02}_truth.png")),
-            png_io::encode_mask(&case.mask)?,
-        )?;
-    }
+    let pools: Vec<PhantomPool> = Modality::ALL.into_iter().map(PhantomPool::new).collect();
+    let refs: Vec<&dyn Pool> = pools.iter().map(|p| p as &dyn Pool).collect();
+    let total = u64::from(args.cases) * refs.len() as u64;
+    let bar = ProgressBar::new(total).with_style(
+        ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len}")
+            .expect("template is valid")
+            .progress_chars("=> "),
+    );
+    bar.set_message("round");
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let round = build(&anchor, &refs, &config, threads, &|| bar.inc(1))?;
+    bar.finish_and_clear();
+    let round_dir = args.out.join("round");
+    let digest = write(&round, &round_dir)?;
+    println!(
+        "  round  {} images, seed {}…, digest {}…",
+        round.items.len(),
+        &round.seed.to_hex()[..16],
+        &digest[..16]
+    );
 
     let mut rows = Vec::new();
     for kind in ReferenceKind::ALL {
         let bytes = reference::make(kind, args.size);
-        let path = args.out.join(format!("{kind}.onnx"));
-        std::fs::write(&path, &bytes)?;
+        std::fs::write(args.out.join(format!("{kind}.onnx")), &bytes)?;
         let report = gate::check_bytes(&bytes, &GateLimits::default())
             .with_context(|| format!("{kind} failed the gate"))?;
         println!(
-            "  gate  {:<10} accepted  sha256 {}…  {} parameters  opset {}",
+            "  gate   {:<10} accepted, sha256 {}…, {} parameters, opset {}",
             kind.name(),
             &report.sha256[..16],
             report.parameters,
             report.opset
         );
         let model = TractModel::load(&bytes, &report)?;
-        let (mut dice, mut bce, mut bits, mut correct, mut seconds) = (0.0, 0.0, 0.0, 0u32, 0.0);
-        for (i, case) in cases.iter().enumerate() {
+        let pred_dir = args.out.join(format!("pred-{kind}"));
+        std::fs::create_dir_all(&pred_dir)?;
+        let bar = ProgressBar::new(round.items.len() as u64).with_style(
+            ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len}")
+                .expect("template is valid")
+                .progress_chars("=> "),
+        );
+        bar.set_message(kind.name());
+        let mut row = Row::default();
+        for item in &round.items {
             let started = Instant::now();
-            let pred = model.run(&case.image)?;
-            seconds += started.elapsed().as_secs_f64();
+            let pred = model.run(&item.image)?;
+            row.seconds += started.elapsed().as_secs_f64();
             let mask = pred.mask.context("reference model has no mask")?;
-            let cls = pred.cls.context("reference model has no cls")?;
-            let m = segmentation(&mask, &case.mask.data)?;
-            dice += m.dice;
-            bce += m.bce;
-            bits += cls_loss_bits(case.abnormal, f64::from(cls));
-            correct += u32::from((cls >= 0.5) == case.abnormal);
+            let cls = f64::from(pred.cls.context("reference model has no cls")?);
+            let m = segmentation(&mask, &item.mask.data)?;
+            let bits = cls_loss_bits(item.record.abnormal, cls);
+            // SPEC §6, per image: 0.6·clamp01(1 − L_seg) + 0.4·clamp01(1 − L_cls).
+            let l_seg = (1.0 - m.dice) + m.bce;
+            row.reward += 0.6 * clamp01(1.0 - l_seg) + 0.4 * clamp01(1.0 - bits);
+            row.dice += m.dice;
+            row.bce += m.bce;
+            row.cls_bits += bits;
+            row.correct += u32::from((cls >= 0.5) == item.record.abnormal);
+            row.n += 1;
             let out = GrayImage {
                 width: args.size,
                 height: args.size,
                 data: mask,
             };
             std::fs::write(
-                args.out.join(format!("case{i:02}_{kind}.png")),
+                pred_dir.join(format!("{}.png", item.record.id)),
                 png_io::encode_gray8(&out)?,
             )?;
+            bar.inc(1);
         }
-        let n = f64::from(args.cases);
-        rows.push(Row {
-            kind,
-            dice: dice / n,
-            bce: bce / n,
-            cls_bits: bits / n,
-            cls_accuracy: f64::from(correct) / n,
-            ms: seconds * 1000.0 / n,
-            parameters: report.parameters,
-        });
+        bar.finish_and_clear();
+        rows.push((kind, row));
     }
-    rows.sort_by(|a, b| b.dice.total_cmp(&a.dice));
+    rows.sort_by(|a, b| b.1.reward.total_cmp(&a.1.reward));
     println!();
     println!(
-        "  {:<10} {:>8} {:>8} {:>10} {:>8} {:>10} {:>10}",
-        "model", "dice", "bce", "cls bits", "cls acc", "ms/image", "params"
+        "  {:<10} {:>8} {:>8} {:>8} {:>10} {:>8} {:>10}",
+        "model", "R_acc", "dice", "bce", "cls bits", "cls acc", "ms/image"
     );
-    for r in &rows {
+    for (kind, r) in &rows {
+        let n = f64::from(r.n);
         println!(
-            "  {:<10} {:>8.3} {:>8.3} {:>10.3} {:>8.2} {:>10.2} {:>10}",
-            r.kind.name(),
-            r.dice,
-            r.bce,
-            r.cls_bits,
-            r.cls_accuracy,
-            r.ms,
-            r.parameters
+            "  {:<10} {:>8.3} {:>8.3} {:>8.3} {:>10.3} {:>8.2} {:>10.2}",
+            kind.name(),
+            r.reward / n,
+            r.dice / n,
+            r.bce / n,
+            r.cls_bits / n,
+            f64::from(r.correct) / n,
+            r.seconds * 1000.0 / n
         );
     }
     println!();
+    println!("R_acc is SPEC §6's per-image accuracy reward (seed formula); the gated, skill-based");
+    println!("mechanism, the devnet and the validator loop join this demo as they land.");
     println!(
-        "models, cases and predicted masks written to {}",
+        "round, models and predicted masks written to {}",
         args.out.display()
     );
     Ok(ExitCode::SUCCESS)

@@ -1,8 +1,11 @@
 //! One module per subcommand.
 
+pub mod augment;
 pub mod demo;
+pub mod devnet;
 pub mod metrics;
 pub mod model;
+pub mod round;
 pub mod weights;
 pub mod yuma;
 
