@@ -48,8 +48,8 @@ pub struct BuildArgs {
     /// Subnet id.
     #[arg(long, default_value_t = 0)]
     pub netuid: u16,
-    /// Pools to sample from (repeatable): phantom, phantom:<cxr|brain|bone>,
-    /// folder:<dir>, brats:<dir>, rsna:<dir>, chexpert:<dir>.
+    /// Pools to sample from (repeatable): phantom, phantom:MODALITY (cxr, brain, bone),
+    /// folder:DIR, brats:DIR, rsna:DIR, chexpert:DIR.
     #[arg(long = "pool", default_value = "phantom")]
     pub pools: Vec<String>,
     /// Round config as JSON (defaults for every field left out).
