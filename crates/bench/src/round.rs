@@ -206,7 +206,7 @@ pub struct Round {
 /// Rounds pixel values to the 16-bit grid they are stored on.
 pub fn quantise16(img: &mut GrayImage) {
     for v in &mut img.data {
-        *v = (v.clamp(0.0, 1.0) * 65535.0).round() / 65535.0;
+        *v = medmetric_imaging::png_io::quantise(*v, 65535.0) / 65535.0;
     }
 }
 

@@ -140,6 +140,9 @@ fn encode(width: u32, height: u32, depth: png::BitDepth, data: &[u8]) -> Result<
         let mut enc = png::Encoder::new(&mut out, width, height);
         enc.set_color(png::ColorType::Grayscale);
         enc.set_depth(depth);
+        // Rounds write thousands of images; fdeflate's fast mode is several
+        // times quicker than zlib's default level for slightly larger files.
+        enc.set_compression(png::Compression::Fast);
         let mut w = enc
             .write_header()
             .map_err(|e| PngError::Encode(e.to_string()))?;
@@ -150,8 +153,12 @@ fn encode(width: u32, height: u32, depth: png::BitDepth, data: &[u8]) -> Result<
     Ok(out)
 }
 
-fn quantise(v: f32, max: f32) -> f32 {
-    (v.clamp(0.0, 1.0) * max).round()
+/// The integer sample an intensity is stored as: `floor(v·max + 1/2)` on the
+/// clamped value, computed exactly in `f64` (NaN stores as 0). A truncating
+/// cast instead of `round` keeps it a single instruction on every x86-64.
+pub fn quantise(v: f32, max: f32) -> f32 {
+    let v = if v.is_nan() { 0.0 } else { v.clamp(0.0, 1.0) };
+    (f64::from(v) * f64::from(max) + 0.5) as u32 as f32
 }
 
 /// Encodes an image as 8-bit grayscale (values clamped to `[0, 1]`).
