@@ -13,7 +13,6 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use medmetric_bench::RoundConfig;
 use medmetric_bench::pools::PhantomPool;
 use medmetric_bench::round::{Anchor, build};
@@ -78,12 +77,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let pools: Vec<PhantomPool> = Modality::ALL.into_iter().map(PhantomPool::new).collect();
     let refs: Vec<&dyn Pool> = pools.iter().map(|p| p as &dyn Pool).collect();
     let total = u64::from(args.cases) * refs.len() as u64;
-    let bar = ProgressBar::new(total).with_style(
-        ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len}")
-            .expect("template is valid")
-            .progress_chars("=> "),
-    );
-    bar.set_message("round");
+    let bar = super::progress_bar(total, "round");
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let round = build(&anchor, &refs, &config, threads, &|| bar.inc(1))?;
     bar.finish_and_clear();
@@ -112,12 +106,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         let model = TractModel::load(&bytes, &report)?;
         let pred_dir = args.out.join(format!("pred-{kind}"));
         std::fs::create_dir_all(&pred_dir)?;
-        let bar = ProgressBar::new(round.items.len() as u64).with_style(
-            ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len}")
-                .expect("template is valid")
-                .progress_chars("=> "),
-        );
-        bar.set_message(kind.name());
+        let bar = super::progress_bar(round.items.len() as u64, kind.name());
         let mut row = Row::default();
         for item in &round.items {
             let started = Instant::now();

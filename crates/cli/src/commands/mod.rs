@@ -38,3 +38,17 @@ pub fn read_capped(path: &std::path::Path, cap: u64) -> anyhow::Result<Vec<u8>> 
     );
     Ok(bytes)
 }
+
+/// The progress bar every long command shows on stderr (hidden when stderr
+/// is not a terminal): `label [=====>    ] pos/len rate eta`.
+pub fn progress_bar(len: u64, label: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg:>10} [{bar:40}] {pos}/{len} {per_sec} eta {eta}",
+        )
+        .expect("template is valid")
+        .progress_chars("=> "),
+    );
+    bar.set_message(label.to_string());
+    bar
+}

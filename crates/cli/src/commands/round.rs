@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
 use medmetric_bench::RoundConfig;
 use medmetric_bench::manifest::verify;
 use medmetric_bench::pools;
@@ -16,7 +15,7 @@ use medmetric_bench::write::write;
 use medmetric_imaging::pool::{Pool, ReadLimits};
 use serde_json::json;
 
-use super::{print_json, read_capped};
+use super::{print_json, progress_bar, read_capped};
 
 #[derive(Debug, Subcommand)]
 pub enum RoundCommand {
@@ -111,17 +110,6 @@ fn load_config(path: Option<&PathBuf>) -> anyhow::Result<RoundConfig> {
     serde_json::from_slice(&bytes).with_context(|| format!("round config {}", path.display()))
 }
 
-fn progress_bar(len: u64) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
-            .expect("template is valid")
-            .progress_chars("=> "),
-    );
-    bar.set_message("round");
-    bar
-}
-
 struct Built {
     digest: String,
     items: usize,
@@ -139,7 +127,7 @@ fn build_and_write(
     let pools = open_pools(specs)?;
     let refs: Vec<&dyn Pool> = pools.iter().map(|p| p.as_ref()).collect();
     let total = config.cases_per_modality as u64 * config.modalities.len() as u64;
-    let bar = progress_bar(total);
+    let bar = progress_bar(total, "round");
     let started = Instant::now();
     let round = build(anchor, &refs, config, threads.max(1), &|| bar.inc(1))?;
     let digest = write(&round, out)?;
