@@ -35,6 +35,16 @@ step "Fresh OpenCV CLAHE fixtures for the augmentation tests"
 "$VENV/bin/python" scripts/gen_clahe_fixtures.py "$CLAHE_FIXTURES" "$SEED"
 export MEDMETRIC_CLAHE_FIXTURES="$CLAHE_FIXTURES"
 
+step "Fresh Kubo CID fixtures for the artifact store tests"
+CID_FIXTURES="$(mktemp -d)"
+trap 'rm -rf "$FIXTURES" "$CLAHE_FIXTURES" "$CID_FIXTURES"' EXIT
+"$VENV/bin/python" scripts/gen_cid_fixtures.py "$CID_FIXTURES" "$SEED"
+export MEDMETRIC_CID_FIXTURES="$CID_FIXTURES"
+
+step "ONNX Runtime library for the ort backend (medmetric setup onnxruntime)"
+MEDMETRIC_ORT_LIB="$(cargo run --quiet --locked -p medmetric-cli -- setup onnxruntime --cache "$CACHE")"
+export MEDMETRIC_ORT_LIB MEDMETRIC_REQUIRE_ORT=1
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -28,6 +28,7 @@ pub struct PhantomPool {
     modality: Modality,
     name: String,
     infos: Vec<CaseInfo>,
+    salt: Option<[u8; 32]>,
 }
 
 impl PhantomPool {
@@ -45,12 +46,32 @@ impl PhantomPool {
             modality,
             name: format!("phantom:{modality}"),
             infos,
+            salt: None,
         }
+    }
+
+    /// A phantom pool nobody has seen before: every case is generated from
+    /// `salt` too (validators salt with the round seed). A public fixed pool
+    /// can be memorised — a model that recalls its 4096 cases scores well on
+    /// every un-augmented image — while a salted pool exists only once the
+    /// round's anchor block does.
+    pub fn fresh(modality: Modality, salt: [u8; 32]) -> Self {
+        let mut pool = PhantomPool::new(modality);
+        pool.salt = Some(salt);
+        pool.name = format!("phantom-fresh:{modality}");
+        for info in &mut pool.infos {
+            info.id = info.id.replacen("phantom-", "phantom-fresh-", 1);
+        }
+        pool
     }
 
     fn seed(&self, index: usize) -> [u8; 32] {
         let mut h = Sha256::new();
         h.update(PHANTOM_DOMAIN);
+        if let Some(salt) = &self.salt {
+            h.update(b"fresh");
+            h.update(salt);
+        }
         h.update(self.modality.name().as_bytes());
         h.update([0u8]);
         h.update((index as u64).to_le_bytes());
@@ -70,6 +91,10 @@ impl Pool for PhantomPool {
         h.update([0u8]);
         h.update(self.modality.name().as_bytes());
         h.update((PHANTOM_POOL_LEN as u64).to_le_bytes());
+        if let Some(salt) = &self.salt {
+            h.update(b"fresh");
+            h.update(salt);
+        }
         h.finalize().into()
     }
 

@@ -29,12 +29,31 @@ enum Command {
     /// Run or talk to a local devnet chain.
     #[command(subcommand)]
     Devnet(commands::devnet::DevnetCommand),
+    /// Score one model exactly as a validator would: build a seeded round,
+    /// run the model in the sandboxed worker, print accuracy, speed,
+    /// robustness and the composite (or --json). Exit 0 when scored, 3 when
+    /// the model was rejected or failed (crash, timeout, out of memory,
+    /// NaN, out-of-range or misshapen output), 1 on any other error.
+    Eval(commands::eval::EvalArgs),
+    /// Publish a model as a miner (gate, commit on chain, store) and
+    /// follow its eligibility and standing.
+    #[command(subcommand)]
+    Miner(commands::miner::MinerCommand),
     /// Check, make and inspect ONNX models.
     #[command(subcommand)]
     Model(commands::model::ModelCommand),
     /// Build and verify seeded benchmark rounds.
     #[command(subcommand)]
     Round(commands::round::RoundCommand),
+    /// Install what optional backends need (the ONNX Runtime library).
+    #[command(subcommand)]
+    Setup(commands::setup::SetupCommand),
+    /// Simulations: the red team against every mechanism profile.
+    #[command(subcommand)]
+    Sim(commands::sim::SimCommand),
+    /// Run a validator against the chain.
+    #[command(subcommand)]
+    Validator(commands::validator::ValidatorCommand),
     /// Segmentation metrics of a predicted mask against the truth.
     Metrics(commands::metrics::MetricsArgs),
     /// Turn per-uid scores into the u16 weights the Bittensor SDK would set.
@@ -49,9 +68,14 @@ fn main() -> ExitCode {
         Command::Augment(args) => commands::augment::run(args),
         Command::Demo(args) => commands::demo::run(args),
         Command::Devnet(cmd) => commands::devnet::run(cmd),
+        Command::Eval(args) => commands::eval::run(args),
+        Command::Miner(cmd) => commands::miner::run(cmd),
         Command::Model(cmd) => commands::model::run(cmd),
         Command::Metrics(args) => commands::metrics::run(args),
         Command::Round(cmd) => commands::round::run(cmd),
+        Command::Setup(cmd) => commands::setup::run(cmd),
+        Command::Sim(cmd) => commands::sim::run(cmd),
+        Command::Validator(cmd) => commands::validator::run(cmd),
         Command::Weights(args) => commands::weights::run(args),
         Command::Yuma(args) => commands::yuma::run(args),
     };

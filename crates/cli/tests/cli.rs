@@ -107,6 +107,45 @@ fn make_refuses_bad_kind_and_size() {
     assert!(!out.status.success());
 }
 
+#[test]
+fn make_red_team_miners() {
+    let dir = tempfile::tempdir().unwrap();
+    for (kind, extra, mask) in [
+        ("cls-only", vec!["--modality", "bone"], false),
+        ("copy", vec!["--modality", "bone", "--seed", "5"], true),
+        ("memoriser", vec!["--memoriser-cases", "4"], true),
+        ("fast-useless", vec![], true),
+    ] {
+        let file = dir.path().join(format!("{kind}.onnx"));
+        let mut args = vec!["model", "make", kind, "--size", "128", "--out", p(&file)];
+        args.extend(extra);
+        let out = medmetric(&args);
+        assert!(
+            out.status.success(),
+            "{kind}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let made = json(&out);
+        assert_eq!(made["kind"], kind);
+        assert_eq!(made["size"], 128);
+        let out = medmetric(&["model", "check", p(&file)]);
+        assert_eq!(out.status.code(), Some(0), "{kind}");
+        let v = json(&out);
+        assert_eq!(v["sha256"], made["sha256"]);
+        assert_eq!(v["outputs"], serde_json::json!({"mask": mask, "cls": true}));
+    }
+    let out = medmetric(&[
+        "model",
+        "make",
+        "memoriser",
+        "--size",
+        "512",
+        "--out",
+        "/tmp/x.onnx",
+    ]);
+    assert!(!out.status.success());
+}
+
 fn gray_png(path: &Path, w: u32, h: u32, data: &[u8]) {
     let img = medmetric_imaging::GrayImage {
         width: w,
@@ -188,6 +227,11 @@ fn every_command_has_help() {
         vec!["round", "verify", "--help"],
         vec!["weights", "--help"],
         vec!["yuma", "--help"],
+        vec!["eval", "--help"],
+        vec!["sim", "redteam", "--help"],
+        vec!["validator", "run", "--help"],
+        vec!["miner", "publish", "--help"],
+        vec!["setup", "onnxruntime", "--help"],
     ] {
         let out = medmetric(&args);
         assert!(out.status.success(), "{args:?}");
@@ -196,30 +240,45 @@ fn every_command_has_help() {
 }
 
 #[test]
-fn demo_runs_on_a_phantom_round() {
+fn demo_runs_the_subnet_and_its_outcome_holds() {
     let dir = tempfile::tempdir().unwrap();
     let out = medmetric(&[
         "demo",
         "--out",
         p(dir.path()),
+        "--tempos",
+        "3",
         "--cases",
-        "2",
+        "6",
         "--size",
         "128",
     ]);
+    let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "{}",
+        "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = String::from_utf8_lossy(&out.stdout);
-    for kind in ["null", "threshold", "tiny-unet"] {
-        assert!(text.contains(&format!("gate   {kind}")), "{text}");
-        assert!(dir.path().join(format!("{kind}.onnx")).exists());
+    for t in 1..=3 {
+        assert!(
+            text.contains(&format!("tempo {t}: round at block")),
+            "{text}"
+        );
     }
-    assert!(dir.path().join("round/manifest.json").exists());
-    let v = medmetric(&["round", "verify", p(&dir.path().join("round"))]);
-    assert!(v.status.success());
+    assert!(
+        text.contains("honest reference miner ranks first by incentive: yes"),
+        "{text}"
+    );
+    assert!(
+        text.contains("dishonest validator earns less dividend per unit of stake: yes"),
+        "{text}"
+    );
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(html.contains("<svg"));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["tempos"].as_array().unwrap().len(), 3);
+    assert_eq!(report["miners"].as_array().unwrap().len(), 9);
 }
 
 #[test]

@@ -1,64 +1,19 @@
 //! `medmetric devnet`: a served devnet shared by separate client processes,
 //! surviving `kill -9` and a restart on the same state file.
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_medmetric");
+mod common;
+use common::{BIN, Server};
 
-/// A server process, killed (SIGKILL) and reaped when dropped.
-struct Server {
-    child: Child,
-    url: String,
-    _stdout: BufReader<ChildStdout>,
-}
-
-impl Server {
-    fn start(state: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(BIN)
-            .args(["devnet", "serve", "--port", "0", "--state"])
-            .arg(state)
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let Some(addr) = line.trim().strip_prefix("listening on ") else {
-            let _ = child.kill();
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                let _ = e.read_to_string(&mut err);
-            }
-            let _ = child.wait();
-            panic!("no address line: {line:?}; stderr: {err}");
-        };
-        assert!(addr.starts_with("127.0.0.1:"), "{addr}");
-        Server {
-            url: format!("http://{addr}"),
-            child,
-            _stdout: stdout,
-        }
-    }
-
-    /// `kill -9`.
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A devnet server keeping its chain in `state`.
+fn serve(state: &Path, extra: &[&str]) -> Server {
+    let mut args = vec!["--state", state.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    Server::start(&args)
 }
 
 fn devnet(url: &str, args: &[&str]) -> Output {
@@ -96,7 +51,7 @@ fn two_client_processes_share_a_devnet_that_survives_kill_9() {
     let state = dir.path().join("chain.sqlite");
     let params = dir.path().join("hyper.json");
     std::fs::write(&params, r#"{"weights_set_rate_limit": 0, "tempo": 100}"#).unwrap();
-    let server = Server::start(
+    let server = serve(
         &state,
         &[
             "--tempo",
@@ -247,7 +202,7 @@ fn two_client_processes_share_a_devnet_that_survives_kill_9() {
     );
 
     // Restart on the same file (genesis flags now ignored): nothing lost.
-    let server = Server::start(&state, &["--tempo", "50"]);
+    let server = serve(&state, &["--tempo", "50"]);
     let url = server.url.clone();
     assert_eq!(ok(&url, &["status"]), before_status);
     assert_eq!(ok(&url, &["metagraph"]), before_metagraph);
@@ -267,7 +222,7 @@ fn two_client_processes_share_a_devnet_that_survives_kill_9() {
 fn commit_reveal_across_processes_with_a_block_timer() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("chain.sqlite");
-    let server = Server::start(&state, &["--tempo", "9", "--block-interval-ms", "40"]);
+    let server = serve(&state, &["--tempo", "9", "--block-interval-ms", "40"]);
     let url = server.url.clone();
     ok(
         &url,

@@ -23,6 +23,8 @@
 
 #![warn(missing_docs)]
 
+pub mod ort;
+pub mod sandbox;
 pub mod tract;
 
 /// What one inference produced, already checked against the contract.

@@ -1,7 +1,9 @@
 //! # medmetric-scoring
 //!
 //! Everything between a model's raw outputs and the weights a validator
-//! sets: per-image [`metrics`], and the conversion of scores into the u16
+//! sets: per-image [`metrics`]; the incentive [`mechanism`] (scoring
+//! profiles, copy detection, the score book, the ε advantage of earlier
+//! commitments, reward curves); and the conversion of shares into the u16
 //! [`weights`] the chain accepts, bit for bit as the Bittensor SDK does it.
 //! Pure: no I/O, no clocks, no global state.
 //!
@@ -13,5 +15,6 @@
 
 #![warn(missing_docs)]
 
+pub mod mechanism;
 pub mod metrics;
 pub mod weights;

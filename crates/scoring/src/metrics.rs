@@ -24,7 +24,7 @@
 //! assert_eq!(m.recall, 1.0);
 //! ```
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Probabilities are clamped to `[P_CLAMP, 1 − P_CLAMP]` before logarithms.
 pub const P_CLAMP: f64 = 1e-7;
@@ -46,10 +46,20 @@ pub enum MetricsError {
     /// Nothing to score.
     #[error("no pixels to score")]
     Empty,
+    /// Two lists that must pair up item by item differ in length.
+    #[error("{what}: {got} entries where {expected} were expected")]
+    CountMismatch {
+        /// What was counted.
+        what: &'static str,
+        /// Entries given.
+        got: usize,
+        /// Entries expected.
+        expected: usize,
+    },
 }
 
 /// Confusion counts of a thresholded prediction.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Confusion {
     /// Lesion predicted and present.
     pub tp: u64,

@@ -1,12 +1,17 @@
-//! `medmetric demo`: the most complete job MedMetric can run today.
+//! `medmetric demo`: the whole subnet in one command.
 //!
-//! It builds a seeded benchmark round from the built-in phantom pools (the
-//! same builder validators use), makes the three reference models, passes
-//! each through the gate, runs each in tract on every round image, scores
-//! them with the validator's metrics and SPEC §6's per-image reward, and
-//! prints a leaderboard. The devnet, miners and validators join this run as
-//! they land.
+//! A devnet chain runs in this process with its state in SQLite. The
+//! red-team miners (an honest reference and the strategies that try to
+//! game the mechanism) register, commit their models on chain and publish
+//! them to a local content-addressed store. Three validators with different
+//! stakes run the real validator loop — round from the anchor block,
+//! sandboxed evaluation, mechanism scoring, copy detection, score book,
+//! SDK-exact weights — except the third, which sets random weights. After
+//! every tempo the chain runs Yuma Consensus, and the demo prints the
+//! leaderboard, the weights and each validator's incentive and dividends.
+//! At the end it writes an HTML report with plots.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -14,155 +19,525 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Args;
 use medmetric_bench::RoundConfig;
-use medmetric_bench::pools::PhantomPool;
-use medmetric_bench::round::{Anchor, build};
-use medmetric_bench::write::write;
-use medmetric_eval::tract::TractModel;
-use medmetric_imaging::pool::Pool;
-use medmetric_imaging::{GrayImage, Modality, png_io};
-use medmetric_model::gate::{self, GateLimits};
-use medmetric_model::reference::{self, ReferenceKind};
-use medmetric_scoring::metrics::{cls_loss_bits, segmentation};
+use medmetric_chain::{
+    Chain, Coldkey, Devnet, DevnetConfig, DevnetControl, Hyperparameters, Metagraph,
+};
+use medmetric_core::{Hotkey, ModelDigest, NetUid};
+use medmetric_imaging::Modality;
+use medmetric_miners::{Factory, Strategy};
+use medmetric_report::{
+    DemoReport, MinerInfo, MinerScore, TempoRecord, ValidatorInfo, ValidatorWeights,
+};
+use medmetric_scoring::mechanism::MechanismConfig;
+use medmetric_store::LocalStore;
+use medmetric_store::cid::{Cid, Version};
+use medmetric_store::commitment::Commitment;
+use medmetric_validator::calibration;
+use medmetric_validator::node::{Behaviour, NodeConfig, Validator, last_epoch_block};
+use medmetric_validator::state::State;
+
+use super::eval::{BackendChoice, sandbox_config};
+
+/// One TAO in rao.
+const TAO: u64 = 1_000_000_000;
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Folder for the round, the models and the predicted masks.
+    /// Folder for the chain and validator databases, the artifact store and
+    /// the report.
     #[arg(long, default_value = "medmetric-demo")]
     pub out: PathBuf,
-    /// Cases per modality in the round.
-    #[arg(long, default_value_t = 8)]
+    /// Tempos (epochs) to run.
+    #[arg(long, default_value_t = 4)]
+    pub tempos: u32,
+    /// Blocks per tempo.
+    #[arg(long, default_value_t = 20)]
+    pub tempo: u16,
+    /// Cases per round (chest X-ray).
+    #[arg(long, default_value_t = 10)]
     pub cases: u32,
-    /// Input size of the models and images (128, 256 or 512).
-    #[arg(long, default_value_t = 256)]
+    /// Model input and image size (128, 256 or 512).
+    #[arg(long, default_value_t = 128)]
     pub size: u32,
-    /// Block number the round is anchored to (the block hash is derived
-    /// from it, as a devnet would).
-    #[arg(long, default_value_t = 1000)]
-    pub block: u64,
+    /// Runtime: auto (ONNX Runtime when installed), tract or ort.
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    pub backend: BackendChoice,
+    /// Models each validator evaluates at once.
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// Print the validators' structured logs too.
+    #[arg(long)]
+    pub verbose: bool,
 }
 
-#[derive(Default)]
-struct Row {
-    dice: f64,
-    bce: f64,
-    cls_bits: f64,
-    correct: u32,
-    reward: f64,
-    seconds: f64,
-    n: u32,
+struct MinerSpec {
+    strategy: Strategy,
+    hotkey: Hotkey,
+    uid: u16,
+    sha256: String,
+    commit_block: u64,
 }
 
-fn clamp01(v: f64) -> f64 {
-    v.clamp(0.0, 1.0)
+struct ValidatorSpec {
+    hotkey: Hotkey,
+    stake: u64,
+    behaviour: Behaviour,
+    label: &'static str,
+}
+
+fn publish(
+    chain: &Devnet,
+    store: &LocalStore,
+    bytes: &[u8],
+    modality: Modality,
+    hotkey: &Hotkey,
+) -> anyhow::Result<(String, u64)> {
+    let sha = ModelDigest::of(bytes);
+    let cid = Cid::of(bytes, Version::V0);
+    let commitment = Commitment::new(modality.name(), cid, &sha, hotkey)?;
+    // Commit first, publish second: the chain orders submissions.
+    let at = chain.set_commitment(hotkey, &commitment.to_chain_fields())?;
+    let stored = store.put(bytes)?;
+    anyhow::ensure!(stored.cid_v0 == cid, "store computed another CID");
+    Ok((sha.to_string(), at.number.0))
+}
+
+fn share(v: u16) -> f64 {
+    f64::from(v) / 65535.0
+}
+
+fn neuron_uid(mg: &Metagraph, hotkey: &Hotkey) -> u16 {
+    mg.neuron(hotkey).map_or(u16::MAX, |n| n.uid.0)
 }
 
 pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(args.cases > 0, "--cases must be at least 1");
+    anyhow::ensure!(args.tempos >= 1, "--tempos must be at least 1");
+    anyhow::ensure!(args.tempo >= 5, "--tempo must be at least 5 blocks");
+    let started = Instant::now();
+    if !args.verbose {
+        // SAFETY: set before any thread is started.
+        unsafe { std::env::set_var("MEDMETRIC_QUIET", "1") };
+    }
+    if args.out.exists() {
+        for f in [
+            "chain.sqlite",
+            "validator-a.sqlite",
+            "validator-b.sqlite",
+            "validator-c.sqlite",
+        ] {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(args.out.join(format!("{f}{suffix}")));
+            }
+        }
+    }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
-    let anchor = Anchor {
-        netuid: 0,
-        block_number: args.block,
-        block_hash: medmetric_core::ModelDigest::of(&args.block.to_le_bytes()).0,
+    let modality = Modality::Cxr;
+    let netuid = 1u16;
+    let eval_delay = 5u64;
+    let hp = Hyperparameters {
+        tempo: args.tempo,
+        weights_set_rate_limit: 0,
+        min_allowed_weights: 1,
+        max_weight_limit: u16::MAX,
+        immunity_period: 10_000,
+        activity_cutoff: 10_000,
+        ..Hyperparameters::default()
     };
-    let config = RoundConfig {
-        size: args.size,
-        cases_per_modality: args.cases,
-        ..RoundConfig::default()
+    let config = DevnetConfig {
+        netuid: NetUid(netuid),
+        hyperparameters: hp.clone(),
+        ..DevnetConfig::default()
     };
+    let chain = Devnet::create(&args.out.join("chain.sqlite"), &config)?;
+    let store = LocalStore::open(args.out.join("store"))?;
+    let mechanism = MechanismConfig::builtin("medmetric")?;
+
+    println!("MedMetric demo: a devnet subnet with red-team miners and three validators");
     println!(
-        "MedMetric demo: round at block {} ({} cases per modality, {}x{}), 3 reference models",
-        args.block, args.cases, args.size, args.size
-    );
-    let pools: Vec<PhantomPool> = Modality::ALL.into_iter().map(PhantomPool::new).collect();
-    let refs: Vec<&dyn Pool> = pools.iter().map(|p| p as &dyn Pool).collect();
-    let total = u64::from(args.cases) * refs.len() as u64;
-    let bar = super::progress_bar(total, "round");
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let round = build(&anchor, &refs, &config, threads, &|| bar.inc(1))?;
-    bar.finish_and_clear();
-    let round_dir = args.out.join("round");
-    let digest = write(&round, &round_dir)?;
-    println!(
-        "  round  {} images, seed {}…, digest {}…",
-        round.items.len(),
-        &round.seed.to_hex()[..16],
-        &digest[..16]
+        "  chain   netuid {netuid}, tempo {} blocks, eval delay {eval_delay} blocks, Yuma Consensus in subtensor's fixed point",
+        args.tempo
     );
 
-    let mut rows = Vec::new();
-    for kind in ReferenceKind::ALL {
-        let bytes = reference::make(kind, args.size);
-        std::fs::write(args.out.join(format!("{kind}.onnx")), &bytes)?;
-        let report = gate::check_bytes(&bytes, &GateLimits::default())
-            .with_context(|| format!("{kind} failed the gate"))?;
-        println!(
-            "  gate   {:<10} accepted, sha256 {}…, {} parameters, opset {}",
-            kind.name(),
-            &report.sha256[..16],
-            report.parameters,
-            report.opset
-        );
-        let model = TractModel::load(&bytes, &report)?;
-        let pred_dir = args.out.join(format!("pred-{kind}"));
-        std::fs::create_dir_all(&pred_dir)?;
-        let bar = super::progress_bar(round.items.len() as u64, kind.name());
-        let mut row = Row::default();
-        for item in &round.items {
-            let started = Instant::now();
-            let pred = model.run(&item.image)?;
-            row.seconds += started.elapsed().as_secs_f64();
-            let mask = pred.mask.context("reference model has no mask")?;
-            let cls = f64::from(pred.cls.context("reference model has no cls")?);
-            let m = segmentation(&mask, &item.mask.data)?;
-            let bits = cls_loss_bits(item.record.abnormal, cls);
-            // SPEC §6, per image: 0.6·clamp01(1 − L_seg) + 0.4·clamp01(1 − L_cls).
-            let l_seg = (1.0 - m.dice) + m.bce;
-            row.reward += 0.6 * clamp01(1.0 - l_seg) + 0.4 * clamp01(1.0 - bits);
-            row.dice += m.dice;
-            row.bce += m.bce;
-            row.cls_bits += bits;
-            row.correct += u32::from((cls >= 0.5) == item.record.abnormal);
-            row.n += 1;
-            let out = GrayImage {
-                width: args.size,
-                height: args.size,
-                data: mask,
-            };
-            std::fs::write(
-                pred_dir.join(format!("{}.png", item.record.id)),
-                png_io::encode_gray8(&out)?,
-            )?;
+    // Miners: the honest reference and the strategies that try to game it.
+    let bar = super::progress_bar(Strategy::ALL.len() as u64, "models");
+    let factory = Factory::new(modality, args.size)?;
+    let mut models = Vec::new();
+    for (i, strategy) in Strategy::ALL.into_iter().enumerate() {
+        models.push((strategy, factory.make(strategy, 1000 + i as u64)?));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+
+    let owner = Coldkey("demo-owner".into());
+    let validators = [
+        ValidatorSpec {
+            hotkey: Hotkey("validator-a".into()),
+            stake: 1000 * TAO,
+            behaviour: Behaviour::Honest,
+            label: "honest",
+        },
+        ValidatorSpec {
+            hotkey: Hotkey("validator-b".into()),
+            stake: 600 * TAO,
+            behaviour: Behaviour::Honest,
+            label: "honest",
+        },
+        ValidatorSpec {
+            hotkey: Hotkey("validator-c".into()),
+            stake: 400 * TAO,
+            behaviour: Behaviour::RandomWeights { seed: 7 },
+            label: "random weights (dishonest)",
+        },
+    ];
+    for v in &validators {
+        chain.burned_register(&v.hotkey, &owner)?;
+        chain.add_stake(&owner, &v.hotkey, v.stake)?;
+    }
+    let mut miners = Vec::new();
+    for (strategy, bytes) in &models {
+        let hotkey = Hotkey(format!("miner-{}", strategy.name()));
+        let uid = chain.burned_register(&hotkey, &Coldkey(format!("cold-{}", strategy.name())))?;
+        miners.push(MinerSpec {
+            strategy: *strategy,
+            hotkey,
+            uid: uid.0,
+            sha256: String::new(),
+            commit_block: 0,
+        });
+        let _ = bytes;
+    }
+    // Publish in order: the copy comes after the honest model it copies.
+    for (m, (_, bytes)) in miners.iter_mut().zip(&models) {
+        chain.advance(1)?;
+        let (sha, block) = publish(&chain, &store, bytes, modality, &m.hotkey)?;
+        m.sha256 = sha;
+        m.commit_block = block;
+    }
+    println!(
+        "  miners  {} registered and committed ({}): {}",
+        miners.len(),
+        modality.name(),
+        miners
+            .iter()
+            .map(|m| m.strategy.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "  valis   a: {} TAO honest, b: {} TAO honest, c: {} TAO random weights",
+        validators[0].stake / TAO,
+        validators[1].stake / TAO,
+        validators[2].stake / TAO
+    );
+
+    let mut sandbox = sandbox_config(args.backend, 1)?;
+    sandbox.limits.image_timeout_ms = 20_000;
+    let calib =
+        calibration::calibrate(&sandbox, 9).map_err(|f| anyhow::anyhow!("calibration: {f}"))?;
+    println!(
+        "  eval    backend {}, calibration model {:.1} ms here = {:.1} ms on the reference device (×{:.2})",
+        sandbox.backend,
+        calib.local_ms,
+        calibration::REFERENCE_DEVICE_MS,
+        calib.factor
+    );
+    let round = RoundConfig {
+        size: args.size,
+        cases_per_modality: args.cases,
+        modalities: vec![modality],
+        ..RoundConfig::default()
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut nodes = Vec::new();
+    for v in &validators {
+        let cfg = NodeConfig {
+            hotkey: v.hotkey.clone(),
+            mechanism: mechanism.clone(),
+            round: round.clone(),
+            eval_delay,
+            sandbox: sandbox.clone(),
+            calibration: calib,
+            workers: args.workers.max(1),
+            max_artifact_bytes: 100 * 1024 * 1024,
+            behaviour: v.behaviour,
+            submit_attempts: 3,
+            build_threads: threads,
+        };
+        let state = State::open(&args.out.join(format!("{}.sqlite", v.hotkey.0)))?;
+        let store = LocalStore::open(args.out.join("store"))?;
+        nodes.push(Validator::new(&chain, cfg, store, state));
+    }
+
+    // Let the first epoch hand out validator permits and the eval delay pass.
+    let head = chain.block()?.number.0;
+    let period = u64::from(args.tempo) + 1;
+    let first = last_epoch_block(head + period, args.tempo, netuid).unwrap_or(head + period);
+    let target = if first < head + eval_delay + 1 {
+        first + period
+    } else {
+        first
+    };
+    chain.advance(target - head)?;
+
+    let mut report = DemoReport {
+        title: "MedMetric demo subnet".into(),
+        ..Default::default()
+    };
+    let mg = chain.metagraph()?;
+    for m in &miners {
+        report.miners.push(MinerInfo {
+            uid: m.uid,
+            hotkey: m.hotkey.0.clone(),
+            strategy: m.strategy.name().into(),
+            modality: modality.name().into(),
+            model_sha256: m.sha256[..12].to_string(),
+            commit_block: m.commit_block,
+        });
+    }
+    for v in &validators {
+        report.validators.push(ValidatorInfo {
+            uid: neuron_uid(&mg, &v.hotkey),
+            hotkey: v.hotkey.0.clone(),
+            stake: v.stake,
+            behaviour: v.label.into(),
+        });
+    }
+    let strategy_of: BTreeMap<String, &'static str> = miners
+        .iter()
+        .map(|m| (m.hotkey.0.clone(), m.strategy.name()))
+        .collect();
+
+    for t in 1..=args.tempos {
+        let bar = super::progress_bar(validators.len() as u64, &format!("tempo {t}"));
+        let mut outcomes = Vec::new();
+        let mut eval_seconds = 0.0;
+        for node in nodes.iter_mut() {
+            let out = node.step(&|_| {})?;
+            if let Some(o) = &out {
+                eval_seconds += o.eval_seconds;
+            }
+            outcomes.push(out);
             bar.inc(1);
         }
         bar.finish_and_clear();
-        rows.push((kind, row));
-    }
-    rows.sort_by(|a, b| b.1.reward.total_cmp(&a.1.reward));
-    println!();
-    println!(
-        "  {:<10} {:>8} {:>8} {:>8} {:>10} {:>8} {:>10}",
-        "model", "R_acc", "dice", "bce", "cls bits", "cls acc", "ms/image"
-    );
-    for (kind, r) in &rows {
-        let n = f64::from(r.n);
+        let anchor = chain.block()?.number.0;
+        // Run to the next epoch: Yuma Consensus turns the weights into
+        // incentive and dividends.
+        let next = anchor + period;
+        chain.advance(next - anchor)?;
+        let mg = chain.metagraph()?;
+        let epoch_block = mg.block.0;
+
+        let first_honest = outcomes[0]
+            .as_ref()
+            .context("validator-a did not evaluate")?;
+        println!();
         println!(
-            "  {:<10} {:>8.3} {:>8.3} {:>8.3} {:>10.3} {:>8.2} {:>10.2}",
-            kind.name(),
-            r.reward / n,
-            r.dice / n,
-            r.bce / n,
-            r.cls_bits / n,
-            f64::from(r.correct) / n,
-            r.seconds * 1000.0 / n
+            "tempo {t}: round at block {} (seed {}…), epoch at block {epoch_block}, {:.1} s of evaluation",
+            first_honest.anchor,
+            &first_honest.seed[..12],
+            eval_seconds
         );
+        println!(
+            "  {:<16} {:>4} {:>9} {:>7} {:>7} {:>9} {:>7} {:>9}  note",
+            "miner", "uid", "accuracy", "speed", "robust", "composite", "EMA", "incentive"
+        );
+        let mut scores = Vec::new();
+        let mut rows: Vec<_> = first_honest.evals.iter().collect();
+        rows.sort_by(|a, b| {
+            let ia = mg
+                .neurons
+                .get(usize::from(a.uid))
+                .map_or(0, |n| n.incentive);
+            let ib = mg
+                .neurons
+                .get(usize::from(b.uid))
+                .map_or(0, |n| n.incentive);
+            ib.cmp(&ia).then(a.uid.cmp(&b.uid))
+        });
+        for e in rows {
+            let ema = first_honest.ema.get(&e.hotkey).copied().unwrap_or(0.0);
+            let incentive = mg
+                .neurons
+                .get(usize::from(e.uid))
+                .map_or(0, |n| n.incentive);
+            let note = match (&e.failure, &e.copy_of) {
+                (Some(f), _) => format!("failed: {}", f.chars().take(60).collect::<String>()),
+                (None, Some(o)) => format!("copy of {o}"),
+                _ => e.latency_ms.map_or(String::new(), |l| format!("{l:.0} ms")),
+            };
+            println!(
+                "  {:<16} {:>4} {:>9.3} {:>7.3} {:>7.3} {:>9.3} {:>7.3} {:>9.3}  {note}",
+                strategy_of.get(&e.hotkey).copied().unwrap_or("?"),
+                e.uid,
+                e.accuracy,
+                e.speed,
+                e.robustness,
+                e.composite,
+                ema,
+                share(incentive),
+            );
+            scores.push(MinerScore {
+                uid: e.uid,
+                hotkey: e.hotkey.clone(),
+                accuracy: e.accuracy,
+                speed: e.speed,
+                robustness: e.robustness,
+                composite: e.credited,
+                ema,
+                latency_ms: e.latency_ms,
+                failure: e.failure.clone(),
+                copy_of: e.copy_of.clone(),
+            });
+        }
+        let total_stake: u64 = validators.iter().map(|v| v.stake).sum();
+        println!(
+            "  {:<16} {:>8} {:>10} {:>10} {:>16}",
+            "validator", "stake", "weights", "dividends", "div. per stake"
+        );
+        let mut weights = Vec::new();
+        for (v, out) in validators.iter().zip(&outcomes) {
+            let n = mg.neuron(&v.hotkey);
+            let div = n.map_or(0.0, |n| share(n.dividends));
+            let stake_share = v.stake as f64 / total_stake as f64;
+            let set = out.as_ref().map_or(0, |o| o.weights.0.len());
+            println!(
+                "  {:<16} {:>8} {:>10} {:>10.3} {:>16.3}",
+                format!(
+                    "{} ({})",
+                    v.hotkey.0.trim_start_matches("validator-"),
+                    if v.behaviour == Behaviour::Honest {
+                        "honest"
+                    } else {
+                        "random"
+                    }
+                ),
+                v.stake / TAO,
+                format!("{set} uids"),
+                div,
+                div / stake_share
+            );
+            if let Some(o) = out {
+                weights.push(ValidatorWeights {
+                    hotkey: v.hotkey.0.clone(),
+                    weights: o
+                        .weights
+                        .0
+                        .iter()
+                        .copied()
+                        .zip(o.weights.1.iter().copied())
+                        .collect(),
+                });
+            }
+        }
+        report.tempos.push(TempoRecord {
+            index: t,
+            anchor_block: first_honest.anchor,
+            epoch_block,
+            round_seed: first_honest.seed.clone(),
+            scores,
+            weights,
+            incentive: mg
+                .neurons
+                .iter()
+                .map(|n| (n.uid.0, share(n.incentive)))
+                .collect(),
+            dividends: mg
+                .neurons
+                .iter()
+                .map(|n| (n.uid.0, share(n.dividends)))
+                .collect(),
+            emission: mg.neurons.iter().map(|n| (n.uid.0, n.emission)).collect(),
+            eval_seconds,
+        });
     }
+
+    // The outcome, checked.
+    let mg = chain.metagraph()?;
+    let incentive = |h: &Hotkey| mg.neuron(h).map_or(0, |n| n.incentive);
+    let best = miners
+        .iter()
+        .max_by(|a, b| {
+            incentive(&a.hotkey)
+                .cmp(&incentive(&b.hotkey))
+                .then(b.uid.cmp(&a.uid))
+        })
+        .context("no miners")?;
+    let total_stake: u64 = validators.iter().map(|v| v.stake).sum();
+    let per_stake = |v: &ValidatorSpec| {
+        mg.neuron(&v.hotkey).map_or(0.0, |n| share(n.dividends))
+            / (v.stake as f64 / total_stake as f64)
+    };
+    let honest_first = best.strategy == Strategy::Honest;
+    let dishonest_less =
+        per_stake(&validators[2]) < per_stake(&validators[0]).min(per_stake(&validators[1]));
+    let mark = |ok: bool| if ok { "yes" } else { "NO" };
     println!();
-    println!("R_acc is SPEC §6's per-image accuracy reward (seed formula); the gated, skill-based");
-    println!("mechanism, the devnet and the validator loop join this demo as they land.");
     println!(
-        "round, models and predicted masks written to {}",
-        args.out.display()
+        "honest reference miner ranks first by incentive: {} (first: {})",
+        mark(honest_first),
+        best.strategy.name()
     );
-    Ok(ExitCode::SUCCESS)
+    println!(
+        "dishonest validator earns less dividend per unit of stake: {} ({:.3} vs {:.3} and {:.3})",
+        mark(dishonest_less),
+        per_stake(&validators[2]),
+        per_stake(&validators[0]),
+        per_stake(&validators[1])
+    );
+    report.summary = vec![
+        format!(
+            "{} miners, 3 validators, {} tempos of {} blocks on the devnet; {} cases per round at {}x{}.",
+            miners.len(),
+            args.tempos,
+            args.tempo,
+            args.cases,
+            args.size,
+            args.size
+        ),
+        format!(
+            "Honest reference miner first by incentive: {}.",
+            mark(honest_first)
+        ),
+        format!(
+            "Dishonest validator's dividends per unit of stake: {:.3}, honest: {:.3} and {:.3}.",
+            per_stake(&validators[2]),
+            per_stake(&validators[0]),
+            per_stake(&validators[1])
+        ),
+    ];
+    report.config = vec![
+        ("netuid".into(), netuid.to_string()),
+        ("tempo".into(), args.tempo.to_string()),
+        ("eval delay".into(), eval_delay.to_string()),
+        (
+            "mechanism".into(),
+            format!(
+                "{} ({}…)",
+                mechanism.profile.name(),
+                &mechanism.hash()[..16]
+            ),
+        ),
+        ("backend".into(), sandbox.backend.to_string()),
+        ("calibration factor".into(), format!("{:.3}", calib.factor)),
+        (
+            "round".into(),
+            format!(
+                "{} cases of {}, {}x{}",
+                args.cases,
+                modality.name(),
+                args.size,
+                args.size
+            ),
+        ),
+    ];
+    let path = medmetric_report::write_report(&report, &args.out)?;
+    println!("report  {}", path.display());
+    println!("done in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(if honest_first && dishonest_less {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

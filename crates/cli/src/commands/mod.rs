@@ -3,9 +3,14 @@
 pub mod augment;
 pub mod demo;
 pub mod devnet;
+pub mod eval;
 pub mod metrics;
+pub mod miner;
 pub mod model;
 pub mod round;
+pub mod setup;
+pub mod sim;
+pub mod validator;
 pub mod weights;
 pub mod yuma;
 

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use medmetric_imaging::Modality;
+use medmetric_miners::{Factory, Strategy};
 use medmetric_model::gate::{self, GateLimits};
 use medmetric_model::reference::{self, ReferenceKind};
 use serde_json::json;
@@ -22,11 +24,19 @@ pub enum ModelCommand {
     /// "parameters","opset","bytes"}`. Refused: exit 1 and
     /// `{"accepted":false,"reason":"..."}` with a one-line reason.
     Check(CheckArgs),
-    /// Write one of the built-in reference models.
+    /// Write one of the built-in reference models or red-team miners.
     ///
-    /// Kinds: `null` (empty mask, cls 0), `threshold` (local-contrast
-    /// heuristic), `tiny-unet` (small encoder–decoder with seeded weights).
-    /// The bytes depend only on the kind and size.
+    /// Reference kinds: `null` (empty mask, cls 0), `threshold`
+    /// (local-contrast heuristic), `tiny-unet` (small encoder–decoder with
+    /// seeded weights); their bytes depend only on the kind and size.
+    ///
+    /// Red-team miners (per modality, see docs/miners.md): `honest` (the
+    /// reference miner, trained in seconds on seeded phantom rounds),
+    /// `cls-only`, `cls-empty-mask`, `copy` (honest weights with seeded
+    /// noise), `fragile`, `slow-accurate`, `memoriser` (recalls the phantom
+    /// pool; sizes 128 and 256, rendering the whole pool takes a minute),
+    /// `fast-useless`. Their bytes depend on the kind, modality, size and
+    /// seed. (`null` is the reference model, which is also the null miner.)
     Make(MakeArgs),
 }
 
@@ -41,14 +51,65 @@ pub struct CheckArgs {
 
 #[derive(Debug, Args)]
 pub struct MakeArgs {
-    /// Model kind: null, threshold or tiny-unet.
-    pub kind: ReferenceKind,
+    /// Model kind: null, threshold, tiny-unet, or a red-team miner (honest,
+    /// cls-only, cls-empty-mask, copy, fragile, slow-accurate, memoriser,
+    /// fast-useless).
+    pub kind: MakeKind,
     /// Input size H = W (128, 256 or 512).
     #[arg(long, default_value_t = 256, value_parser = parse_size)]
     pub size: u32,
     /// Output file.
     #[arg(long)]
     pub out: PathBuf,
+    /// Modality a red-team miner is made for (cxr, brain, bone).
+    #[arg(long, default_value = "cxr")]
+    pub modality: Modality,
+    /// Seed of a red-team miner (drives the copy's weight noise).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Pool cases the memoriser stores, from the first (default: the whole
+    /// pool).
+    #[arg(long)]
+    pub memoriser_cases: Option<usize>,
+}
+
+/// What `model make` writes: a reference model or a red-team miner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MakeKind {
+    Reference(ReferenceKind),
+    Miner(Strategy),
+}
+
+impl MakeKind {
+    fn name(self) -> &'static str {
+        match self {
+            MakeKind::Reference(k) => k.name(),
+            MakeKind::Miner(s) => s.name(),
+        }
+    }
+}
+
+impl std::str::FromStr for MakeKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        // Reference names win: `null` is both, and the bytes are the same.
+        if let Ok(k) = s.parse::<ReferenceKind>() {
+            return Ok(MakeKind::Reference(k));
+        }
+        if let Ok(m) = s.parse::<Strategy>() {
+            return Ok(MakeKind::Miner(m));
+        }
+        let mut names: Vec<&str> = ReferenceKind::ALL.iter().map(|k| k.name()).collect();
+        for m in Strategy::ALL {
+            if !names.contains(&m.name()) {
+                names.push(m.name());
+            }
+        }
+        Err(format!(
+            "unknown model kind '{s}' (expected {})",
+            names.join(", ")
+        ))
+    }
 }
 
 fn parse_size(s: &str) -> Result<u32, String> {
@@ -91,17 +152,32 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn make(args: MakeArgs) -> anyhow::Result<ExitCode> {
-    let bytes = reference::make(args.kind, args.size);
+    let bytes = match args.kind {
+        MakeKind::Reference(kind) => reference::make(kind, args.size),
+        MakeKind::Miner(strategy) => {
+            let mut factory = Factory::new(args.modality, args.size)?;
+            if let Some(n) = args.memoriser_cases {
+                factory = factory.with_memoriser_cases(n);
+            }
+            factory.make(strategy, args.seed)?
+        }
+    };
     std::fs::write(&args.out, &bytes)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     let report = gate::check_bytes(&bytes, &GateLimits::default())
-        .context("reference model failed its own gate")?;
-    print_json(&json!({
+        .context("the made model failed its own gate")?;
+    let mut out = json!({
         "kind": args.kind.name(),
         "out": args.out,
         "sha256": report.sha256,
         "parameters": report.parameters,
         "bytes": report.bytes,
-    }))?;
+    });
+    if let MakeKind::Miner(_) = args.kind {
+        out["modality"] = json!(args.modality.name());
+        out["size"] = json!(args.size);
+        out["seed"] = json!(args.seed);
+    }
+    print_json(&out)?;
     Ok(ExitCode::SUCCESS)
 }

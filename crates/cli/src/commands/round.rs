@@ -91,7 +91,8 @@ pub fn run(cmd: RoundCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn open_pools(specs: &[String]) -> anyhow::Result<Vec<Box<dyn Pool>>> {
+/// Opens every pool spec (`phantom`, `folder:DIR`, …).
+pub fn open_pools(specs: &[String]) -> anyhow::Result<Vec<Box<dyn Pool>>> {
     let mut out = Vec::new();
     for spec in specs {
         out.extend(

@@ -1,0 +1,253 @@
+//! # medmetric-miners
+//!
+//! The red team of SPEC §6–7: miner strategies written as ONNX models that
+//! follow the v1 contract, so the mechanism can be tested against the ways
+//! miners actually try to earn. One model per strategy, modality and input
+//! size; every model passes [`medmetric_model::gate`] and runs in tract.
+//!
+//! | strategy | what it does |
+//! |---|---|
+//! | [`Strategy::Honest`] | the reference miner: a fixed filter bank, two per-pixel perceptrons (the second sees the first's output in context) fitted on augmented, hybridised phantom rounds, and a calibrated classifier |
+//! | [`Strategy::Null`] | empty mask, `cls` = 0 |
+//! | [`Strategy::ClsOnly`] | the honest classifier alone, no `mask` output |
+//! | [`Strategy::ClsEmptyMask`] | the honest classifier and an all-zero mask |
+//! | [`Strategy::Copy`] | the honest model with seeded relative noise (2·10⁻⁴) on every initializer |
+//! | [`Strategy::Fragile`] | the honest model behind a fingerprint of plain phantom renderings; anything else gets a fixed brightness threshold |
+//! | [`Strategy::SlowAccurate`] | the honest outputs plus a long chain of convolutions that enters the output with a tiny weight |
+//! | [`Strategy::Memoriser`] | nearest neighbour over thumbnails of the phantom pool, returning the stored mask and label |
+//! | [`Strategy::FastUseless`] | an uncalibrated brightness threshold |
+//!
+//! Everything is deterministic: the same strategy, modality, size and seed
+//! give the same bytes on every machine (training runs in `f64` in a fixed
+//! order, with `libm` for transcendental functions and seeded ChaCha
+//! streams). The seed only changes [`Strategy::Copy`]'s noise.
+//!
+//! ```no_run
+//! use medmetric_imaging::Modality;
+//! use medmetric_miners::{Strategy, make};
+//!
+//! let bytes = make(Strategy::Honest, Modality::Cxr, 128, 0).unwrap();
+//! let report = medmetric_model::gate::check_bytes(&bytes, &Default::default()).unwrap();
+//! assert!(report.outputs.mask && report.outputs.cls);
+//! ```
+//!
+//! Building several strategies of one modality and size through one
+//! [`Factory`] trains the honest model once. See `docs/miners.md`.
+
+#![warn(missing_docs)]
+
+mod evaluate;
+mod features;
+mod fragile;
+mod honest;
+mod memoriser;
+mod metrics;
+mod strategies;
+mod train;
+
+use std::sync::OnceLock;
+
+use medmetric_imaging::Modality;
+
+pub use evaluate::{evaluate, phantom_cases, phantom_round};
+pub use honest::{Honest, Quality};
+pub use memoriser::{MEMORISER_SIZES, Memoriser};
+
+/// Opset every red-team model is written with.
+pub const OPSET: i64 = 17;
+
+/// Why a model could not be made.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum MinersError {
+    /// The input size is not one the contract allows (or the strategy
+    /// supports).
+    #[error("{strategy} models cannot be made at size {size}: {why}")]
+    Size {
+        /// Strategy name.
+        strategy: &'static str,
+        /// Requested size.
+        size: u32,
+        /// Which sizes work.
+        why: String,
+    },
+    /// Building a training round failed.
+    #[error("cannot build the training round: {0}")]
+    Round(String),
+    /// Loading a pool case failed.
+    #[error("cannot load pool case: {0}")]
+    Pool(String),
+    /// A parameter is out of range.
+    #[error("invalid parameter: {0}")]
+    Param(String),
+    /// A made model failed the gate or the runtime (a bug here, not input).
+    #[error("model check failed: {0}")]
+    Model(String),
+}
+
+/// A red-team miner strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Strategy {
+    /// The honest reference miner.
+    Honest,
+    /// Empty mask, `cls` = 0.
+    Null,
+    /// The honest classifier without a `mask` output.
+    ClsOnly,
+    /// The honest classifier with an all-zero mask.
+    ClsEmptyMask,
+    /// The honest model with tiny seeded weight noise.
+    Copy,
+    /// Good on un-augmented images, broken by augmentation.
+    Fragile,
+    /// The honest outputs at many times the cost.
+    SlowAccurate,
+    /// Recalls the phantom pool's cases by nearest neighbour.
+    Memoriser,
+    /// Fast and wrong.
+    FastUseless,
+}
+
+impl Strategy {
+    /// Every strategy, in a stable order.
+    pub const ALL: [Strategy; 9] = [
+        Strategy::Honest,
+        Strategy::Null,
+        Strategy::ClsOnly,
+        Strategy::ClsEmptyMask,
+        Strategy::Copy,
+        Strategy::Fragile,
+        Strategy::SlowAccurate,
+        Strategy::Memoriser,
+        Strategy::FastUseless,
+    ];
+
+    /// The CLI name (`honest`, `null`, `cls-only`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Honest => "honest",
+            Strategy::Null => "null",
+            Strategy::ClsOnly => "cls-only",
+            Strategy::ClsEmptyMask => "cls-empty-mask",
+            Strategy::Copy => "copy",
+            Strategy::Fragile => "fragile",
+            Strategy::SlowAccurate => "slow-accurate",
+            Strategy::Memoriser => "memoriser",
+            Strategy::FastUseless => "fast-useless",
+        }
+    }
+}
+
+impl std::fmt::Display for Strategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Strategy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Strategy::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Strategy::ALL.iter().map(|k| k.name()).collect();
+                format!("unknown strategy '{s}' (expected {})", names.join(", "))
+            })
+    }
+}
+
+/// Makes the strategies of one modality and size, training the models they
+/// share once. Cheap to create; each model is fitted on first use.
+#[derive(Debug)]
+pub struct Factory {
+    modality: Modality,
+    size: u32,
+    memoriser_cases: usize,
+    honest: OnceLock<Result<Honest, MinersError>>,
+    fingerprint: OnceLock<Result<fragile::Fingerprint, MinersError>>,
+}
+
+impl Factory {
+    /// A factory for `modality` at input size `size` (128, 256 or 512).
+    pub fn new(modality: Modality, size: u32) -> Result<Self, MinersError> {
+        if ![128, 256, 512].contains(&size) {
+            return Err(MinersError::Size {
+                strategy: "miner",
+                size,
+                why: "the contract allows 128, 256 or 512".into(),
+            });
+        }
+        Ok(Factory {
+            modality,
+            size,
+            memoriser_cases: medmetric_bench::pools::PHANTOM_POOL_LEN,
+            honest: OnceLock::new(),
+            fingerprint: OnceLock::new(),
+        })
+    }
+
+    /// Limits the memoriser to the first `cases` pool cases (default: the
+    /// whole pool). Rendering every case takes a while; tests cover fewer.
+    pub fn with_memoriser_cases(mut self, cases: usize) -> Self {
+        self.memoriser_cases = cases;
+        self
+    }
+
+    /// The modality.
+    pub fn modality(&self) -> Modality {
+        self.modality
+    }
+
+    /// The input size.
+    pub fn size(&self) -> u32 {
+        self.size
+    }
+
+    /// The honest model, trained on first use (other threads asking
+    /// meanwhile wait for it).
+    pub fn honest(&self) -> Result<&Honest, MinersError> {
+        self.honest
+            .get_or_init(|| Honest::train(self.modality, self.size))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// The fragile model's fingerprint, measured on first use.
+    fn fingerprint(&self) -> Result<&fragile::Fingerprint, MinersError> {
+        self.fingerprint
+            .get_or_init(|| fragile::Fingerprint::fit(self.modality, self.size))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// The ONNX bytes of `strategy`; `seed` drives [`Strategy::Copy`]'s
+    /// noise and is ignored by the other strategies.
+    pub fn make(&self, strategy: Strategy, seed: u64) -> Result<Vec<u8>, MinersError> {
+        let (m, s) = (self.modality, self.size);
+        Ok(match strategy {
+            Strategy::Honest => strategies::honest(self.honest()?),
+            Strategy::Null => strategies::null(s),
+            Strategy::ClsOnly => strategies::cls_only(self.honest()?),
+            Strategy::ClsEmptyMask => strategies::cls_empty_mask(self.honest()?),
+            Strategy::Copy => strategies::copy(self.honest()?, seed),
+            Strategy::Fragile => fragile::fragile(self.honest()?, self.fingerprint()?),
+            Strategy::SlowAccurate => strategies::slow_accurate(self.honest()?),
+            Strategy::Memoriser => Memoriser::build(m, s, self.memoriser_cases)?.to_onnx(),
+            Strategy::FastUseless => strategies::fast_useless(m, s),
+        })
+    }
+}
+
+/// The ONNX bytes of `strategy` for `modality` at input size `size`.
+///
+/// `seed` drives [`Strategy::Copy`]'s weight noise; the honest model itself
+/// is fitted on fixed training rounds, so every honest-derived strategy
+/// shares one set of weights per modality and size.
+pub fn make(
+    strategy: Strategy,
+    modality: Modality,
+    size: u32,
+    seed: u64,
+) -> Result<Vec<u8>, MinersError> {
+    Factory::new(modality, size)?.make(strategy, seed)
+}
