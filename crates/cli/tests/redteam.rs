@@ -44,7 +44,6 @@ fn medmetric_profile_resists_the_red_team_on_three_rounds() {
         assert!(c("cls-empty-mask", "composite") <= 0.35);
         assert_eq!(c("copy", "credited"), 0.0);
         assert!(!med["copy"]["copy_of"].is_null());
-        assert!(c("slow-accurate", "composite") > c("fast-useless", "composite"));
         assert!(c("honest", "credited") > 0.0);
         for s in [
             "null",
