@@ -87,6 +87,31 @@ impl EvalError {
     }
 }
 
+impl Prediction {
+    /// Checks one named runtime output against the contract (`pixels`
+    /// values for `mask`, one for `cls`) and keeps it; other names are
+    /// ignored.
+    pub(crate) fn accept(
+        &mut self,
+        name: &str,
+        values: &[f32],
+        pixels: usize,
+    ) -> Result<(), EvalError> {
+        match name {
+            medmetric_model::gate::MASK_OUTPUT => {
+                check_output(name, values, pixels)?;
+                self.mask = Some(values.to_vec());
+            }
+            medmetric_model::gate::CLS_OUTPUT => {
+                check_output(name, values, 1)?;
+                self.cls = Some(values[0]);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
 /// Checks one output tensor's values against the contract.
 pub fn check_output(name: &str, values: &[f32], expected: usize) -> Result<(), EvalError> {
     if values.len() != expected {

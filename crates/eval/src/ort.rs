@@ -40,9 +40,9 @@ use ::ort::session::Session;
 use ::ort::session::builder::{BuilderResult, GraphOptimizationLevel, SessionBuilder};
 use ::ort::value::TensorRef;
 use medmetric_imaging::GrayImage;
-use medmetric_model::gate::{CLS_OUTPUT, GateReport, MASK_OUTPUT};
+use medmetric_model::gate::GateReport;
 
-use crate::{EvalError, Prediction, check_output};
+use crate::{EvalError, Prediction};
 
 /// The ONNX Runtime release MedMetric pins: the wheel `medmetric setup
 /// onnxruntime` installs, and the API level this backend is built against
@@ -342,17 +342,7 @@ impl OrtModel {
                 let (_, values) = value
                     .try_extract_tensor::<f32>()
                     .map_err(|e| EvalError::Run(format!("output '{name}': {}", one_line(e))))?;
-                match name.as_str() {
-                    MASK_OUTPUT => {
-                        check_output(name, values, s * s)?;
-                        pred.mask = Some(values.to_vec());
-                    }
-                    CLS_OUTPUT => {
-                        check_output(name, values, 1)?;
-                        pred.cls = Some(values[0]);
-                    }
-                    _ => {}
-                }
+                pred.accept(name, values, s * s)?;
             }
             Ok(pred)
         }))

@@ -1,10 +1,10 @@
 //! The tract backend: pure Rust, no native library, always available.
 
 use medmetric_imaging::GrayImage;
-use medmetric_model::gate::{CLS_OUTPUT, GateReport, MASK_OUTPUT};
+use medmetric_model::gate::GateReport;
 use tract_onnx::prelude::*;
 
-use crate::{EvalError, Prediction, check_output};
+use crate::{EvalError, Prediction};
 
 /// A model loaded and optimised by tract, ready to run.
 pub struct TractModel {
@@ -78,17 +78,7 @@ impl TractModel {
             let values = view
                 .as_slice::<f32>()
                 .map_err(|e| EvalError::Run(one_line(e)))?;
-            match name.as_str() {
-                MASK_OUTPUT => {
-                    check_output(name, values, s * s)?;
-                    pred.mask = Some(values.to_vec());
-                }
-                CLS_OUTPUT => {
-                    check_output(name, values, 1)?;
-                    pred.cls = Some(values[0]);
-                }
-                _ => {}
-            }
+            pred.accept(name, values, s * s)?;
         }
         Ok(pred)
     }
