@@ -45,6 +45,17 @@ step "ONNX Runtime library for the ort backend (medmetric setup onnxruntime)"
 MEDMETRIC_ORT_LIB="$(cargo run --quiet --locked -p medmetric-cli -- setup onnxruntime --cache "$CACHE")"
 export MEDMETRIC_ORT_LIB MEDMETRIC_REQUIRE_ORT=1
 
+step "README quick start: medmetric demo from the binary built alone"
+# `cargo run -p medmetric-cli` builds only the medmetric binary, as on a
+# fresh clone: the demo must evaluate with medmetric running itself as the
+# sandboxed worker. (The README says --release; the profile does not change
+# what is built, and a second full optimised build would double CI time.)
+rm -f target/debug/medmetric-worker
+DEMO_OUT="$(mktemp -d)"
+cargo run --quiet --locked -p medmetric-cli -- demo --out "$DEMO_OUT/demo"
+test -s "$DEMO_OUT/demo/report.html" && test -s "$DEMO_OUT/demo/report.json"
+rm -rf "$DEMO_OUT"
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -28,9 +28,9 @@ pub struct RoundConfig {
     /// Fraction of cases that are augmented at all (the rest are shown as
     /// the pool has them, after resampling).
     pub augment_fraction: f64,
-    /// Robustness probes per modality (abnormal images, `m` in SPEC §6).
+    /// Robustness probes per modality (abnormal images, `m` in docs/design.md#6-scoring).
     pub probes_per_modality: u32,
-    /// Augmented variants per probe (`k` in SPEC §6).
+    /// Augmented variants per probe (`k` in docs/design.md#6-scoring).
     pub probe_variants: u32,
     /// Augmentation sampling for benchmark items.
     pub augment: AugmentConfig,

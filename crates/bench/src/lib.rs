@@ -1,6 +1,6 @@
 //! # medmetric-bench
 //!
-//! Seeded benchmark rounds: `(seed, pools, config) → round` (SPEC §4).
+//! Seeded benchmark rounds: `(seed, pools, config) → round` (docs/rounds.md).
 //! Every validator builds the same hidden benchmark from the same block, and
 //! nobody can build it before the block exists.
 //!

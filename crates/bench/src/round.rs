@@ -9,6 +9,7 @@
 
 use std::collections::BTreeSet;
 
+use medmetric_core::{Block, NetUid};
 use medmetric_imaging::augment::{self, AffineMatrix, Augmentation};
 use medmetric_imaging::pool::Pool;
 use medmetric_imaging::{Case, GrayImage, Mask, Modality};
@@ -22,9 +23,9 @@ use crate::seed::{RoundSeed, below, unit_f64};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Anchor {
     /// Subnet.
-    pub netuid: u16,
+    pub netuid: NetUid,
     /// Block number.
-    pub block_number: u64,
+    pub block_number: Block,
     /// Block hash.
     #[serde(with = "hex_32")]
     pub block_hash: [u8; 32],
@@ -33,7 +34,7 @@ pub struct Anchor {
 impl Anchor {
     /// The round seed of this anchor.
     pub fn seed(&self) -> RoundSeed {
-        RoundSeed::from_block(self.netuid, self.block_number, &self.block_hash)
+        RoundSeed::from_block(self.netuid.0, self.block_number.0, &self.block_hash)
     }
 }
 

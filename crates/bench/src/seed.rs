@@ -1,7 +1,7 @@
 //! Round seeds and the per-purpose, per-item sub-seeds derived from them.
 //!
 //! A round's seed is unknown until its block exists and identical for every
-//! validator (SPEC §4):
+//! validator (docs/rounds.md):
 //!
 //! `seed = SHA-256("medmetric/round/v1" ‖ netuid u16 LE ‖ block number u64 LE ‖ block hash)`
 //!

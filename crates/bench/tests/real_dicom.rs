@@ -74,8 +74,8 @@ fn real_dicom_backgrounds_load_and_hybridize() {
         ..RoundConfig::default()
     };
     let anchor = Anchor {
-        netuid: 1,
-        block_number: 77,
+        netuid: medmetric_core::NetUid(1),
+        block_number: medmetric_core::Block(77),
         block_hash: [0x5a; 32],
     };
     let round = build(&anchor, &[&pool as &dyn Pool], &config, 2, &|| {}).unwrap();

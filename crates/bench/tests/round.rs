@@ -22,8 +22,8 @@ fn small_config() -> RoundConfig {
 
 fn anchor(n: u64) -> Anchor {
     Anchor {
-        netuid: 7,
-        block_number: n,
+        netuid: medmetric_core::NetUid(7),
+        block_number: medmetric_core::Block(n),
         block_hash: [n as u8; 32],
     }
 }

@@ -47,16 +47,6 @@ impl ChainError {
     pub fn is_rejection(&self) -> bool {
         self.rejection().is_some()
     }
-
-    pub(crate) fn storage(e: impl std::fmt::Display) -> Self {
-        ChainError::Storage(e.to_string())
-    }
-}
-
-impl From<rusqlite::Error> for ChainError {
-    fn from(e: rusqlite::Error) -> Self {
-        ChainError::storage(e)
-    }
 }
 
 /// A request the chain refused. Variants are named after subtensor's pallet
@@ -205,10 +195,11 @@ pub enum Rejection {
         /// `min(min_allowed_weights, subnet_n)`.
         min_allowed: usize,
     },
-    /// `MaxWeightExceeded`.
-    #[error("MaxWeightExceeded: the largest weight exceeds max_weight_limit {limit}")]
+    /// `MaxWeightExceeded`: the largest share of the weights, normalised
+    /// in `I32F32`, is above `limit / 65535`.
+    #[error("MaxWeightExceeded: the largest weight's share exceeds max_weight_limit {limit}/65535")]
     MaxWeightExceeded {
-        /// The limit.
+        /// The limit as the chain stores it.
         limit: u16,
     },
     /// `TooManyUnrevealedCommits`.

@@ -1,88 +1,60 @@
 //! # medmetric-chain
 //!
-//! How MedMetric talks to a Bittensor chain: the [`Chain`] trait, and the
-//! **devnet** — a deterministic local chain that follows subtensor's rules
-//! where they decide rewards (registration and pruning with immunity,
-//! commitments and their size and space limits, weight validity, rate
-//! limits, commit-reveal, an epoch every tempo running the real Yuma
-//! Consensus from [`medmetric_yuma`], emission accounting).
+//! How MedMetric talks to a Bittensor chain, without any particular chain:
 //!
-//! * [`Chain`] — what validators and miners need from a chain, synchronous;
-//!   [`DevnetControl`] adds what only a devnet can do (produce blocks,
-//!   change hyperparameters).
-//! * [`Devnet`] — the chain itself, state in SQLite, usable in-process.
-//! * [`DevnetServer`] — the devnet on `127.0.0.1` over a small HTTP/JSON
-//!   API, so several processes share one chain; [`DevnetClient`] implements
-//!   [`Chain`] over that API.
+//! * [`Chain`] — what validators and miners need from a chain, synchronous.
+//!   `medmetric-devnet` implements it (in-process and over HTTP); a
+//!   subtensor client would too.
+//! * The records it reads and writes ([`Metagraph`], [`Hyperparameters`],
+//!   [`Commitment`], …) and the hash a weight commit carries
+//!   ([`weights_commit_hash`]).
+//! * [`validity`] — subtensor's rules for a weight vector, bit for bit, so
+//!   a validator refuses what the chain would refuse before sending it.
+//! * [`epoch`] — subtensor's epoch schedule, which the devnet runs epochs
+//!   by and validators anchor rounds on.
 //!
 //! Errors separate what the chain refused ([`ChainError::Rejected`] with a
 //! [`Rejection`] named after subtensor's pallet errors) from what failed on
 //! the way (transport, storage, protocol, timeouts).
 //!
+//! Light on purpose: no SQLite, no HTTP, no Yuma — a crate that only needs
+//! to talk about the chain links this and `medmetric-core`.
+//!
 //! # Example
 //!
 //! ```
-//! use medmetric_chain::{Chain, Coldkey, Devnet, DevnetConfig, DevnetControl, Hyperparameters};
-//! use medmetric_core::Hotkey;
+//! use medmetric_chain::validity::{ChainWeightParams, check_set_weights};
+//! use medmetric_chain::{ChainError, Rejection, epoch};
 //!
-//! # fn main() -> Result<(), medmetric_chain::ChainError> {
-//! let config = DevnetConfig {
-//!     hyperparameters: Hyperparameters { tempo: 9, weights_set_rate_limit: 0, ..Default::default() },
-//!     ..DevnetConfig::default()
-//! };
-//! let chain = Devnet::in_memory(&config)?;
-//! let owner = Coldkey("alice".into());
-//! let validator = Hotkey("validator".into());
-//! let miner = Hotkey("miner".into());
-//! chain.burned_register(&validator, &owner)?;
-//! chain.burned_register(&miner, &owner)?;
-//! chain.add_stake(&owner, &validator, 1_000_000_000)?;
+//! // The anchor of the current round: the last epoch block.
+//! assert_eq!(epoch::last_epoch_block(100, 9, 1), Some(97));
 //!
-//! // Validator permits are handed out by the epoch: wait for the first one.
-//! chain.advance(10)?;
-//! assert!(chain.metagraph()?.neurons[0].validator_permit);
-//!
-//! // Weights on the miner, then one more epoch pays it.
-//! chain.set_weights(&validator, &[1], &[65535], 0)?;
-//! chain.advance(10)?;
-//! let metagraph = chain.metagraph()?;
-//! assert_eq!(metagraph.neurons[1].incentive, 65535);
-//! assert!(metagraph.neurons[1].emission > 0);
-//! # Ok(())
-//! # }
+//! // Weights the chain would refuse, refused before sending.
+//! let params = ChainWeightParams { subnet_n: 3, min_allowed_weights: 2, max_weight_limit: u16::MAX };
+//! let refused = check_set_weights(&params, None, &[0], &[65535]).unwrap_err();
+//! assert_eq!(refused, Rejection::WeightVecLengthIsLow { len: 1, min_allowed: 2 });
+//! assert!(ChainError::from(refused).is_rejection());
 //! ```
-//!
-//! See `docs/devnet.md` in the repository for the rules, the storage, the
-//! HTTP API and the command line.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod api;
-mod client;
-mod devnet;
+pub mod epoch;
 mod error;
-mod http;
-mod server;
+mod fixed;
 mod types;
+pub mod validity;
 
 use std::time::Duration;
 
 use medmetric_core::{Hotkey, NetUid, Uid};
 
-pub use client::DevnetClient;
-pub use devnet::{
-    Account, Devnet, DevnetConfig, DevnetState, DevnetStatus, MAX_ADVANCE_BLOCKS, MAX_REVEAL_SALT,
-    MAX_TOTAL_STAKE, MAX_UNREVEALED_COMMITS, NeuronState, PendingWeightCommit, SpaceUsage,
-    block_hash, blocks_until_next_epoch,
-};
 pub use error::{ChainError, Rejection};
-pub use server::{DevnetServer, ServerOptions};
 pub use types::{
     BlockHash, BlockInfo, Coldkey, Commitment, CommitmentField, Hyperparameters, MAX_BIG_RAW_FIELD,
-    MAX_COMMITMENT_FIELDS, MAX_KEY_LEN, MAX_RAW_FIELD, MIN_COMMITMENT_SPACE, Metagraph, NeuronInfo,
-    REVEAL_PERIOD_RANGE, SparseRows, WeightCommitInfo, check_commitment_fields, check_key,
-    weights_commit_hash,
+    MAX_COMMITMENT_FIELDS, MAX_KEY_LEN, MAX_RAW_FIELD, MAX_SUBNET_UIDS, MIN_COMMITMENT_SPACE,
+    Metagraph, NeuronInfo, REVEAL_PERIOD_RANGE, SparseRows, WeightCommitInfo,
+    check_commitment_fields, check_key, hex32, weights_commit_hash,
 };
 
 /// What validators and miners need from a chain, for one subnet.
@@ -171,22 +143,4 @@ pub trait Chain {
     /// Blocks until the chain reaches block `number` (returns at once if it
     /// has), or fails with [`ChainError::Timeout`].
     fn wait_for_block(&self, number: u64, timeout: Duration) -> Result<BlockInfo, ChainError>;
-}
-
-/// What only a devnet can do, in-process ([`Devnet`]) or over HTTP
-/// ([`DevnetClient`]).
-pub trait DevnetControl: Chain {
-    /// Produces `blocks` blocks (running every epoch that falls due) and
-    /// returns the new head.
-    fn advance(&self, blocks: u64) -> Result<BlockInfo, ChainError>;
-
-    /// Applies a JSON object of hyperparameter changes (sudo) and returns
-    /// the result.
-    fn set_hyperparameters(
-        &self,
-        changes: &serde_json::Value,
-    ) -> Result<Hyperparameters, ChainError>;
-
-    /// Block, epoch and emission counters.
-    fn status(&self) -> Result<DevnetStatus, ChainError>;
 }

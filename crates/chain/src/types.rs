@@ -196,6 +196,10 @@ impl Default for Hyperparameters {
     }
 }
 
+/// Most uids a subnet may allow (`max_allowed_uids`) in MedMetric: the most
+/// its Yuma epoch (`medmetric-yuma`) takes.
+pub const MAX_SUBNET_UIDS: usize = 4096;
+
 /// Smallest and largest `reveal_period` subtensor accepts.
 pub const REVEAL_PERIOD_RANGE: (u64, u64) = (1, 100);
 
@@ -208,11 +212,8 @@ impl Hyperparameters {
                 reason,
             })
         };
-        if usize::from(self.max_allowed_uids) > medmetric_yuma::MAX_UIDS {
-            return bad(
-                "max_allowed_uids",
-                format!("at most {}", medmetric_yuma::MAX_UIDS),
-            );
+        if usize::from(self.max_allowed_uids) > MAX_SUBNET_UIDS {
+            return bad("max_allowed_uids", format!("at most {MAX_SUBNET_UIDS}"));
         }
         let (lo, hi) = REVEAL_PERIOD_RANGE;
         if !(lo..=hi).contains(&self.reveal_period) {
@@ -491,14 +492,17 @@ pub fn weights_commit_hash(
     h.finalize().into()
 }
 
-/// Serde helpers: `[u8; 32]` as 64 hex digits.
-pub(crate) mod hex32 {
+/// Serde helpers for `#[serde(with = "hex32")]`: `[u8; 32]` as 64
+/// lowercase hex digits (hashes in the chain's JSON).
+pub mod hex32 {
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
+    /// Writes the bytes as 64 hex digits.
     pub fn serialize<S: Serializer>(bytes: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&hex::encode(bytes))
     }
 
+    /// Reads exactly 64 hex digits.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
         let mut out = [0u8; 32];

@@ -7,6 +7,7 @@ mod commands;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use medmetric_harness::runtime::WORKER_MODE_ARG;
 
 /// MedMetric: a Bittensor subnet for edge-deployable medical imaging models.
 ///
@@ -62,8 +63,34 @@ enum Command {
     Yuma(commands::yuma::YumaArgs),
 }
 
+/// Structured logs: one JSON object per line on stderr, level from
+/// `$MEDMETRIC_LOG` (an `EnvFilter` directive such as `debug` or
+/// `medmetric_validator=debug`), else `info` (`warn` when `quiet`).
+fn init_logs(quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("MEDMETRIC_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(if quiet { "warn" } else { "info" }));
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .init();
+}
+
 fn main() -> ExitCode {
+    // Started by the sandbox as its worker (when the dedicated
+    // medmetric-worker binary is not installed next to this one): the
+    // same entry point and confinement, nothing else of this program runs.
+    let mut args = std::env::args_os();
+    if args.len() == 2 && args.nth(1).as_deref() == Some(WORKER_MODE_ARG.as_ref()) {
+        return medmetric_eval::sandbox::worker::main();
+    }
     let cli = Cli::parse();
+    let quiet = matches!(&cli.command, Command::Demo(d) if !d.verbose);
+    init_logs(quiet);
     let result = match cli.command {
         Command::Augment(args) => commands::augment::run(args),
         Command::Demo(args) => commands::demo::run(args),

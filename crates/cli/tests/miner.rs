@@ -177,7 +177,7 @@ fn publish_commits_then_stores_and_status_reports_it() {
         home.store().as_path()
     );
 
-    // The chain holds the SPEC §3 commitment, bound to this hotkey.
+    // The chain holds the commitment (docs/artifacts.md#the-commitment), bound to this hotkey.
     let onchain = home.commitment(url, "miner-1");
     assert_eq!(onchain["block"].as_u64(), Some(commit_block));
     let onchain: medmetric_chain::Commitment = serde_json::from_value(onchain).unwrap();

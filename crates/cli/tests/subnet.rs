@@ -9,15 +9,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use medmetric_chain::{Chain, Coldkey, CommitmentField, DevnetClient, DevnetControl};
-use medmetric_core::Hotkey;
+use medmetric_chain::{Chain, Coldkey, CommitmentField};
+use medmetric_core::{Hotkey, Modality};
+use medmetric_devnet::{DevnetClient, DevnetControl};
 use medmetric_model::gate::{CLS_OUTPUT, MASK_OUTPUT};
 use medmetric_model::reference::{self, INPUT_NAME, ReferenceKind};
 use medmetric_model::writer::{Attr, GraphBuilder};
 use medmetric_store::LocalStore;
 use medmetric_store::cid::{Cid, Version};
 use medmetric_store::commitment::Commitment;
-use medmetric_validator::state::State;
+use medmetric_validator::state::{FailureStage, State};
 use serde_json::Value;
 
 mod common;
@@ -25,11 +26,7 @@ use common::{BIN, Server};
 const SIZE: u32 = 128;
 
 fn publish(chain: &DevnetClient, store: &LocalStore, bytes: &[u8], hotkey: &Hotkey) {
-    let sha = medmetric_core::ModelDigest::of(bytes);
-    let cid = Cid::of(bytes, Version::V0);
-    let c = Commitment::new("cxr", cid, &sha, hotkey).unwrap();
-    chain.set_commitment(hotkey, &c.to_chain_fields()).unwrap();
-    store.put(bytes).unwrap();
+    medmetric_miner::publish(chain, store, bytes, Modality::Cxr, hotkey).unwrap();
 }
 
 /// A model that answers like the threshold reference but spends ~`layers`
@@ -169,12 +166,11 @@ impl Subnet {
             (
                 "m-stolen",
                 Commitment::new(
-                    "cxr",
+                    Modality::Cxr,
                     cid.parse().unwrap(),
                     &sha,
                     &Hotkey("m-honest".into()),
                 )
-                .unwrap()
                 .to_chain_fields(),
             ),
         ];
@@ -262,10 +258,21 @@ fn two_validators_agree_and_skip_malicious_commitments() {
     let reason = |h: &str| {
         evals
             .iter()
-            .find(|e| e.hotkey == h)
-            .and_then(|e| e.failure.clone())
+            .find(|e| e.hotkey.as_str() == h)
+            .and_then(|e| e.failure.as_ref().map(|f| (f.stage, f.to_string())))
             .unwrap_or_else(|| panic!("no failure recorded for {h}: {evals:?}"))
+            .1
     };
+    let stage = |h: &str| {
+        evals
+            .iter()
+            .find(|e| e.hotkey.as_str() == h)
+            .and_then(|e| e.failure.as_ref().map(|f| f.stage))
+            .unwrap()
+    };
+    // Refusals keep their stage, typed, up to the record.
+    assert_eq!(stage("m-garbage"), FailureStage::Commitment);
+    assert_eq!(stage("m-stolen"), FailureStage::Artifact);
     assert!(reason("m-url").contains("url"), "{}", reason("m-url"));
     assert!(reason("m-garbage").starts_with("commitment ("));
     assert!(
@@ -280,7 +287,10 @@ fn two_validators_agree_and_skip_malicious_commitments() {
         reason("m-stolen")
     );
     // The honest threshold model earned weight; nobody malicious did.
-    let thr = evals.iter().find(|e| e.hotkey == "m-honest").unwrap();
+    let thr = evals
+        .iter()
+        .find(|e| e.hotkey.as_str() == "m-honest")
+        .unwrap();
     assert!(thr.failure.is_none());
     assert!(
         thr.credited > 0.0,
@@ -293,7 +303,7 @@ fn two_validators_agree_and_skip_malicious_commitments() {
         .map(|v| v.as_u64().unwrap())
         .collect();
     for bad in ["m-url", "m-garbage", "m-badcid", "m-oversized", "m-stolen"] {
-        let uid = u64::from(evals.iter().find(|e| e.hotkey == bad).unwrap().uid);
+        let uid = u64::from(evals.iter().find(|e| e.hotkey.as_str() == bad).unwrap().uid);
         assert!(!uids.contains(&uid), "{bad} got weight");
     }
     // A second step in the same tempo does nothing.

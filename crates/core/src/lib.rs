@@ -1,9 +1,11 @@
 //! # medmetric-core
 //!
 //! The words every MedMetric crate shares, as types: who (`Hotkey`, `Uid`),
-//! where (`NetUid`), when (`Block`) and what (`ModelDigest`). The types are
-//! small newtypes so a uid can never be passed where a block number was
-//! meant; they carry no behaviour beyond parsing and printing.
+//! where (`NetUid`), when (`Block`), what (`ModelDigest`, `Modality`) and
+//! what a validator says about it ([`Weights`]). The types are small
+//! newtypes so a uid can never be passed where a block number was meant;
+//! they carry no behaviour beyond parsing and printing. [`limits`] holds the
+//! few size caps every crate must agree on, and the one capped file reader.
 //!
 //! ```
 //! use medmetric_core::ModelDigest;
@@ -14,6 +16,13 @@
 //! ```
 
 #![warn(missing_docs)]
+
+pub mod limits;
+mod modality;
+mod weights;
+
+pub use modality::Modality;
+pub use weights::Weights;
 
 use std::fmt;
 use std::str::FromStr;
@@ -38,6 +47,55 @@ pub struct Block(pub u64);
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Hotkey(pub String);
 
+impl Hotkey {
+    /// The hotkey as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Hotkey {
+    fn from(s: &str) -> Self {
+        Hotkey(s.to_string())
+    }
+}
+
+impl PartialEq<str> for Hotkey {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Hotkey {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl std::borrow::Borrow<str> for Hotkey {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for NetUid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl fmt::Display for Uid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl fmt::Display for Block {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 impl fmt::Display for Hotkey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -49,7 +107,7 @@ impl fmt::Display for Hotkey {
 #[error("expected 64 hexadecimal characters")]
 pub struct DigestParseError;
 
-/// SHA-256 of a model's ONNX bytes: the model's identity (SPEC §2).
+/// SHA-256 of a model's ONNX bytes: the model's identity (docs/model-contract.md#identity).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ModelDigest(pub [u8; 32]);
 

@@ -95,49 +95,7 @@ impl GrayImage {
     }
 }
 
-/// Which kind of study an image is.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Modality {
-    /// Chest radiograph.
-    Cxr,
-    /// Brain MRI, axial slice.
-    Brain,
-    /// Bone radiograph or CT.
-    Bone,
-}
-
-impl Modality {
-    /// Every modality, in a stable order.
-    pub const ALL: [Modality; 3] = [Modality::Cxr, Modality::Brain, Modality::Bone];
-
-    /// The short name used in commitments, pools and manifests.
-    pub fn name(self) -> &'static str {
-        match self {
-            Modality::Cxr => "cxr",
-            Modality::Brain => "brain",
-            Modality::Bone => "bone",
-        }
-    }
-}
-
-impl std::fmt::Display for Modality {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for Modality {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Modality::ALL
-            .into_iter()
-            .find(|m| m.name() == s)
-            .ok_or_else(|| format!("unknown modality '{s}' (expected cxr, brain or bone)"))
-    }
-}
+pub use medmetric_core::Modality;
 
 /// One labelled case: an image, its lesion mask and its label.
 #[derive(Debug, Clone, PartialEq)]

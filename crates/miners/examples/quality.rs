@@ -8,7 +8,7 @@
 //!
 //! For each modality: the time to make each model, its quality (Dice on
 //! abnormal images, pixel BCE on normal ones, classification accuracy, mean
-//! SPEC §6 reward `R_i`) on an augmented benchmark-like round and on a plain
+//! reward `R_i`, docs/design.md#6-scoring) on an augmented benchmark-like round and on a plain
 //! one (the pool as drawn), the memoriser on the pool cases it covers, and
 //! the mean tract latency per image.
 

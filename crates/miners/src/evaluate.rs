@@ -1,6 +1,6 @@
 //! Scoring a red-team model the way a validator would see it: gate the
 //! bytes, load them in tract, run every image of a phantom round, and
-//! summarise SPEC §6's per-image quantities.
+//! summarise the per-image quantities of docs/design.md#6-scoring.
 
 use medmetric_bench::RoundConfig;
 use medmetric_bench::pools::PhantomPool;
@@ -59,8 +59,8 @@ pub fn phantom_round(
         config.hybrid_fraction = 0.0;
     }
     let anchor = Anchor {
-        netuid: 0,
-        block_number,
+        netuid: medmetric_core::NetUid(0),
+        block_number: medmetric_core::Block(block_number),
         block_hash: [0x6d; 32],
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());

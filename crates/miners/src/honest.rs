@@ -88,8 +88,8 @@ pub(crate) fn examples(
         config.hybrid_fraction = 0.0;
     }
     let anchor = Anchor {
-        netuid: 0,
-        block_number: recipe.block,
+        netuid: medmetric_core::NetUid(0),
+        block_number: medmetric_core::Block(recipe.block),
         block_hash: [0x6d; 32],
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -160,7 +160,7 @@ pub struct Quality {
     pub bce_normal: f64,
     /// Fraction of images whose `cls ≥ 0.5` matches the label.
     pub cls_accuracy: f64,
-    /// Mean SPEC §6 reward `R_i`.
+    /// Mean reward `R_i` (docs/design.md#6-scoring).
     pub reward: f64,
 }
 
@@ -599,7 +599,7 @@ impl Honest {
     }
 
     /// Chooses the mask offset and the gate by the mean segmentation part
-    /// of SPEC §6's reward on the training images. Dice comes from exact
+    /// of the reward `R_i` (docs/design.md#6-scoring) on the training images. Dice comes from exact
     /// counts (the mask crosses ½ where the logit crosses a threshold that
     /// depends only on the image's gate); BCE from the stratified pixel
     /// sample, which estimates the image mean without bias.

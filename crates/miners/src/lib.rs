@@ -1,6 +1,6 @@
 //! # medmetric-miners
 //!
-//! The red team of SPEC §6–7: miner strategies written as ONNX models that
+//! The red team of the incentive mechanism (docs/mechanism.md): miner strategies written as ONNX models that
 //! follow the v1 contract, so the mechanism can be tested against the ways
 //! miners actually try to earn. One model per strategy, modality and input
 //! size; every model passes [`medmetric_model::gate`] and runs in tract.

@@ -1,4 +1,4 @@
-//! The per-image quantities of SPEC §6, as the trainer and the quality
+//! The per-image quantities (docs/design.md#6-scoring), as the trainer and the quality
 //! report need them. The validator's own implementation is
 //! `medmetric_scoring::metrics`; these follow the same conventions (Dice on
 //! `p ≥ 0.5`, empty against empty = 1, BCE in nats with `p` clamped to
@@ -48,7 +48,7 @@ pub fn mean_bce(prob: &[f32], truth: &[u8]) -> f64 {
     sum / prob.len() as f64
 }
 
-/// SPEC §6's per-image reward `R_i` from a mask (or none: `L_seg = 1`) and a
+/// The per-image reward (docs/design.md#6-scoring) `R_i` from a mask (or none: `L_seg = 1`) and a
 /// class probability (or none: `L_cls = 1`).
 pub fn reward(mask: Option<&[f32]>, cls: Option<f64>, truth: &[u8], abnormal: bool) -> f64 {
     let l_seg = match mask {

@@ -1,4 +1,4 @@
-//! The pre-runtime gate: SPEC §2's model contract, checked on the raw bytes.
+//! The pre-runtime gate: the model contract (docs/model-contract.md), checked on the raw bytes.
 //!
 //! Nothing here executes the model. The gate decodes the protobuf with a
 //! bounded recursion depth, then walks every graph (subgraphs included) and
@@ -6,7 +6,6 @@
 //! file that passes is ever handed to a runtime.
 
 use std::collections::HashSet;
-use std::io::Read;
 use std::path::Path;
 
 use serde::Serialize;
@@ -27,7 +26,7 @@ pub const CLS_OUTPUT: &str = "cls";
 /// Limits the gate enforces. [`GateLimits::default`] is the v1 contract.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GateLimits {
-    /// Largest accepted file, in bytes (SPEC §2: 100 MB).
+    /// Largest accepted file, in bytes (docs/model-contract.md: 100 MB).
     pub max_bytes: u64,
     /// Accepted input sizes `H = W`.
     pub allowed_sizes: Vec<u32>,
@@ -51,7 +50,7 @@ pub struct GateLimits {
 impl Default for GateLimits {
     fn default() -> Self {
         GateLimits {
-            max_bytes: 100 * 1000 * 1000,
+            max_bytes: medmetric_core::limits::MAX_MODEL_BYTES,
             allowed_sizes: vec![128, 256, 512],
             min_opset: 13,
             max_opset: 21,
@@ -152,22 +151,11 @@ pub fn check_file(path: &Path, limits: &GateLimits) -> Result<(Vec<u8>, GateRepo
 
 /// Reads a whole file, refusing it once it passes `cap` bytes.
 pub fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, GateError> {
-    let file = std::fs::File::open(path).map_err(|e| GateError::Io(e.to_string()))?;
-    let meta = file.metadata().map_err(|e| GateError::Io(e.to_string()))?;
-    if meta.is_dir() {
-        return Err(GateError::Io("is a directory".into()));
-    }
-    if meta.len() > cap {
-        return Err(GateError::TooLarge { limit: cap });
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(cap + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| GateError::Io(e.to_string()))?;
-    if bytes.len() as u64 > cap {
-        return Err(GateError::TooLarge { limit: cap });
-    }
-    Ok(bytes)
+    use medmetric_core::limits::{self, ReadError};
+    limits::read_capped(path, cap).map_err(|e| match e {
+        ReadError::TooLarge { cap, .. } => GateError::TooLarge { limit: cap },
+        ReadError::Io { source, .. } => GateError::Io(source.to_string()),
+    })
 }
 
 /// Checks model bytes against the contract.

@@ -1,5 +1,5 @@
 //! A model's floating-point weights, for weight-level copy detection
-//! (SPEC §7).
+//! (docs/mechanism.md#5-copy-detection).
 //!
 //! The bytes go through the [`gate`](mod@crate::gate) first, which bounds what
 //! decoding costs and refuses anything outside the contract; only then are

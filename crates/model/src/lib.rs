@@ -1,6 +1,6 @@
 //! # medmetric-model
 //!
-//! The ONNX side of MedMetric's model contract (SPEC §2), with no runtime in
+//! The ONNX side of MedMetric's model contract (docs/model-contract.md), with no runtime in
 //! sight:
 //!
 //! - [`gate`] checks untrusted ONNX bytes against the v1 contract and either

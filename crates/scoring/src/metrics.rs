@@ -1,4 +1,4 @@
-//! Per-image segmentation and classification metrics (SPEC §6).
+//! Per-image segmentation and classification metrics (docs/design.md#6-scoring).
 //!
 //! One implementation serves `medmetric metrics`, `medmetric eval` and the
 //! validator, so a hospital re-checking a model computes exactly what the
@@ -158,7 +158,7 @@ pub fn bce(label: bool, p: f64) -> f64 {
     }
 }
 
-/// Classification loss of SPEC §6: BCE in bits, so a coin flip costs 1.
+/// Classification loss (docs/design.md#6-scoring): BCE in bits, so a coin flip costs 1.
 pub fn cls_loss_bits(label: bool, p: f64) -> f64 {
     bce(label, p) / std::f64::consts::LN_2
 }

@@ -1,8 +1,7 @@
 //! Turning a validator's score vector into the `u16` weights it sets on chain,
-//! exactly as the Bittensor Python SDK does it, and checking the result the
-//! way subtensor's `set_weights` extrinsic would.
+//! exactly as the Bittensor Python SDK does it.
 //!
-//! The pipeline has three stages, each usable on its own:
+//! The pipeline has two stages, each usable on its own:
 //!
 //! 1. [`process_weights`] — the SDK's `process_weights_for_netuid` /
 //!    `process_weights` (`bittensor/utils/weight_utils.py`) with
@@ -18,15 +17,15 @@
 //!    those positions are returned instead.
 //! 2. [`convert_weights_and_uids_for_emit`] — the SDK function of that name:
 //!    max-upscale to `65535`, round half to even, drop zeros.
-//! 3. [`check_set_weights`] — subtensor's own validity checks
-//!    (`pallets/subtensor/src/subnets/weights.rs`): equal lengths, no more
-//!    uids than the subnet has, no duplicates, every uid below the subnet
-//!    size, `check_length` (with its self-weight exception), the chain's
-//!    `u16` max-upscale and `max_weight_limited`, the last two in `I32F32`
-//!    fixed point from `substrate-fixed`, as the runtime does them.
 //!
-//! [`weights_for_emit`] runs all three and is what `medmetric weights` uses;
+//! [`weights_for_emit`] runs both and is what `medmetric weights` uses;
 //! [`ScoresFile`] and [`WeightsFile`] are its JSON input and output.
+//!
+//! Whether the chain accepts the result is the chain's rule, not the SDK's:
+//! `medmetric_chain::validity::check_set_weights` implements subtensor's
+//! checks, and callers that set weights run it on this module's output.
+//! With current subtensor it refuses an SDK result only when small weights
+//! round to zero and leave fewer than `min_allowed_weights`.
 //!
 //! # Bit-exactness
 //!
@@ -55,23 +54,17 @@
 //! The SDK silently treats NaN and negative scores as zero and produces
 //! garbage for infinite ones; here they are rejected with a [`WeightError`],
 //! as are duplicate uids, uids outside `0..n`, more than 65 536 uids and
-//! score vectors whose `float32` sum overflows. [`weights_for_emit`] also
-//! refuses to return a weight vector that the chain would reject (the SDK
-//! would send it and the extrinsic would fail), returning
-//! [`WeightError::ChainRejected`] instead. With current subtensor that
-//! happens only when small weights round to zero and leave fewer than
-//! `min_allowed_weights`.
+//! score vectors whose `float32` sum overflows.
 //!
-//! # The max-weight limit on chain
+//! # The max-weight limit
 //!
-//! Current subtensor hard-codes `get_max_weight_limit` to `u16::MAX`, so
-//! `max_weight_limited` always passes and the subnet's `MaxWeightsLimit`
-//! only matters through the SDK's `normalize_max_weight`. The `I32F32` check
-//! is still implemented ([`check_vec_max_limited`]) and
-//! [`WeightParams::chain_max_weight_limit`] turns it on, e.g. with
-//! [`WeightParams::enforce_limit_on_chain`]. Expect rejections then whenever
-//! the limit binds: the SDK caps the largest share only `1e-7` below the
-//! limit, and rounding every weight to `u16` moves the shares by far more.
+//! Current subtensor hard-codes `get_max_weight_limit` to `u16::MAX`, so the
+//! subnet's `MaxWeightsLimit` only matters through the SDK's
+//! `normalize_max_weight`. Were the chain to enforce it again
+//! ([`max_weight_limit_to_u16`] gives the `u16` it would store), expect
+//! rejections whenever the limit binds: the SDK caps the largest share only
+//! `1e-7` below the limit, and rounding every weight to `u16` moves the
+//! shares by far more.
 //!
 //! # Example
 //!
@@ -97,7 +90,6 @@ use std::cmp::Ordering;
 use std::ops::{Add, Div, Mul, Sub};
 
 use serde::{Deserialize, Serialize};
-use substrate_fixed::types::I32F32;
 
 /// Most uids a weight vector can carry: every distinct `u16`.
 pub const MAX_UIDS: usize = 1 << 16;
@@ -109,11 +101,6 @@ pub const MAX_UIDS: usize = 1 << 16;
 /// `get_max_weight_limit` to `u16::MAX`, so the limit is never enforced on
 /// chain today.
 pub const DEFAULT_MAX_WEIGHT_LIMIT: f64 = 1.0;
-
-/// The `MaxWeightsLimit` current subtensor enforces in `set_weights`:
-/// `get_max_weight_limit` is hard-coded to `u16::MAX`, which disables the
-/// check.
-pub const CHAIN_ENFORCED_MAX_WEIGHT_LIMIT: u16 = u16::MAX;
 
 /// Default `min_allowed_weights`: `0`, no minimum.
 ///
@@ -230,66 +217,6 @@ pub enum WeightError {
         /// The weight.
         value: f64,
     },
-    /// The SDK's result would be rejected by the chain.
-    #[error("the chain would reject these weights: {0}")]
-    ChainRejected(#[from] ChainCheckError),
-}
-
-/// Why subtensor's `set_weights` would reject a weight vector. The variants
-/// are named after the pallet's errors.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum ChainCheckError {
-    /// `WeightVecNotEqualSize`: uids and values differ in length.
-    #[error("WeightVecNotEqualSize: {uids} uids but {values} values")]
-    WeightVecNotEqualSize {
-        /// Number of uids.
-        uids: usize,
-        /// Number of values.
-        values: usize,
-    },
-    /// `UidsLengthExceedUidsInSubNet`: more uids than the subnet has.
-    #[error("UidsLengthExceedUidsInSubNet: {len} uids for a subnet of {subnet_n}")]
-    UidsLengthExceedUidsInSubNet {
-        /// Number of uids.
-        len: usize,
-        /// Subnet size.
-        subnet_n: usize,
-    },
-    /// `DuplicateUids`: a uid occurs twice.
-    #[error("DuplicateUids: uid {uid} occurs more than once")]
-    DuplicateUids {
-        /// The first repeated uid.
-        uid: u16,
-    },
-    /// `UidVecContainInvalidOne`: a uid is not registered (`uid >= subnet_n`).
-    #[error("UidVecContainInvalidOne: uid {uid} does not exist in a subnet of {subnet_n}")]
-    UidVecContainInvalidOne {
-        /// The first invalid uid.
-        uid: u16,
-        /// Subnet size.
-        subnet_n: usize,
-    },
-    /// `WeightVecLengthIsLow`: fewer weights than `min(min_allowed_weights, subnet_n)`.
-    #[error("WeightVecLengthIsLow: {len} weights, at least {min_allowed} required")]
-    WeightVecLengthIsLow {
-        /// Number of weights.
-        len: usize,
-        /// `min(min_allowed_weights, subnet_n)`.
-        min_allowed: usize,
-    },
-    /// `MaxWeightExceeded`: the largest normalised weight is above the limit.
-    #[error(
-        "MaxWeightExceeded: largest share {max_share} exceeds the limit {limit}/65535 = {limit_share}"
-    )]
-    MaxWeightExceeded {
-        /// The largest weight's share after the chain's `I32F32`
-        /// normalisation, converted to `f64` for display.
-        max_share: f64,
-        /// The limit as the chain stores it.
-        limit: u16,
-        /// The limit as an `I32F32` ratio, converted to `f64` for display.
-        limit_share: f64,
-    },
 }
 
 /// Which branch of the SDK's `process_weights` produced a result.
@@ -330,8 +257,7 @@ pub struct ProcessedWeights {
     pub branch: ProcessBranch,
 }
 
-/// The subnet hyperparameters that weight processing depends on, and the
-/// max-weight limit the chain check applies.
+/// The subnet hyperparameters that weight processing depends on.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct WeightParams {
     /// `MaxWeightsLimit` as the SDK reads it: a ratio in `(0, 1]`
@@ -339,10 +265,6 @@ pub struct WeightParams {
     pub max_weight_limit: f64,
     /// `MinAllowedWeights`. Default [`DEFAULT_MIN_ALLOWED_WEIGHTS`].
     pub min_allowed_weights: usize,
-    /// The `u16` limit the chain check ([`max_weight_limited`]) uses.
-    /// Default [`CHAIN_ENFORCED_MAX_WEIGHT_LIMIT`] (`u16::MAX`, no check),
-    /// as current subtensor does.
-    pub chain_max_weight_limit: u16,
 }
 
 impl Default for WeightParams {
@@ -350,32 +272,8 @@ impl Default for WeightParams {
         Self {
             max_weight_limit: DEFAULT_MAX_WEIGHT_LIMIT,
             min_allowed_weights: DEFAULT_MIN_ALLOWED_WEIGHTS,
-            chain_max_weight_limit: CHAIN_ENFORCED_MAX_WEIGHT_LIMIT,
         }
     }
-}
-
-impl WeightParams {
-    /// These parameters with the chain check enforcing `max_weight_limit`
-    /// too (converted with [`max_weight_limit_to_u16`]), as subtensor did
-    /// before it hard-coded the limit to `u16::MAX`.
-    pub fn enforce_limit_on_chain(self) -> Self {
-        Self {
-            chain_max_weight_limit: max_weight_limit_to_u16(self.max_weight_limit),
-            ..self
-        }
-    }
-}
-
-/// The subnet state subtensor's weight checks read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChainWeightParams {
-    /// `SubnetworkN`: registered uids are `0..subnet_n`.
-    pub subnet_n: usize,
-    /// `MinAllowedWeights`.
-    pub min_allowed_weights: usize,
-    /// `MaxWeightsLimit` as stored (`u16::MAX` disables the check).
-    pub max_weight_limit: u16,
 }
 
 /// Input of `medmetric weights`: `{"uids": [..], "scores": [..]}`.
@@ -413,14 +311,13 @@ impl ScoresFile {
     }
 }
 
-/// The whole pipeline: SDK processing, SDK conversion to `u16`, then the
-/// chain's checks as current subtensor makes them.
+/// The whole pipeline: SDK processing, then SDK conversion to `u16`.
 ///
 /// `uids` must be the full metagraph (`0..n` in any order, `n` =
 /// `uids.len()`), with one non-negative finite score each; `max_weight_limit`
 /// is the ratio the SDK reads (`MaxWeightsLimit / 65535`, in `(0, 1]`).
 /// Returns the uids and `u16` weights to pass to `set_weights`. Same as
-/// [`weights_for_emit_with`] with the other parameters at their defaults.
+/// [`weights_for_emit_with`].
 pub fn weights_for_emit(
     uids: &[u16],
     scores: &[f32],
@@ -430,18 +327,15 @@ pub fn weights_for_emit(
     let params = WeightParams {
         max_weight_limit,
         min_allowed_weights,
-        ..WeightParams::default()
     };
     weights_for_emit_with(uids, scores, &params)
 }
 
 /// [`weights_for_emit`] with all parameters explicit.
 ///
-/// The result always passes [`check_set_weights`] with `subnet_n = n`,
-/// `params.min_allowed_weights` and `params.chain_max_weight_limit`; when
-/// the SDK's result would not, this returns [`WeightError::ChainRejected`].
-/// The validator's own uid is not known here, so the chain's self-weight
-/// exception is not applied.
+/// The result is exactly what the SDK would send; whether the chain takes
+/// it is for `medmetric_chain::validity::check_set_weights` to say (with
+/// `subnet_n = n`).
 pub fn weights_for_emit_with(
     uids: &[u16],
     scores: &[f32],
@@ -450,7 +344,6 @@ pub fn weights_for_emit_with(
     let WeightParams {
         max_weight_limit,
         min_allowed_weights,
-        chain_max_weight_limit,
     } = *params;
     validate_scores(uids, scores, max_weight_limit)?;
     let n = uids.len();
@@ -463,16 +356,7 @@ pub fn weights_for_emit_with(
 
     let processed = process_weights(uids, scores, max_weight_limit, min_allowed_weights)?;
     let wide_uids: Vec<i64> = processed.uids.iter().map(|&u| i64::from(u)).collect();
-    let (emit_uids, emit_weights) =
-        convert_weights_and_uids_for_emit(&wide_uids, &processed.weights)?;
-
-    let chain = ChainWeightParams {
-        subnet_n: n,
-        min_allowed_weights,
-        max_weight_limit: chain_max_weight_limit,
-    };
-    check_set_weights(&chain, None, &emit_uids, &emit_weights)?;
-    Ok((emit_uids, emit_weights))
+    convert_weights_and_uids_for_emit(&wide_uids, &processed.weights)
 }
 
 /// The SDK's `process_weights` with `exclude_quantile = 0` and
@@ -641,174 +525,6 @@ pub fn max_weight_limit_to_u16(limit: f64) -> u16 {
         k += 1;
     }
     k
-}
-
-/// Subtensor's checks on a `set_weights` call, in the pallet's order
-/// (`internal_set_weights` steps 2, 4, 11, 12, 13, 14, 15): equal lengths,
-/// no more uids than `subnet_n`, no duplicates, every uid `< subnet_n`,
-/// [`check_length`], max-upscaling with [`vec_u16_max_upscale_to_u16`], and
-/// [`max_weight_limited`].
-///
-/// `self_uid` is the calling validator's uid, which enables the chain's
-/// "weight only on oneself" exception; `None` when unknown. Checks that need
-/// chain state beyond `params` (registration, stake, validator permit,
-/// version key, rate limit) are out of scope. Returns the values as the chain
-/// would store them.
-pub fn check_set_weights(
-    params: &ChainWeightParams,
-    self_uid: Option<u16>,
-    uids: &[u16],
-    values: &[u16],
-) -> Result<Vec<u16>, ChainCheckError> {
-    if uids.len() != values.len() {
-        return Err(ChainCheckError::WeightVecNotEqualSize {
-            uids: uids.len(),
-            values: values.len(),
-        });
-    }
-    if uids.len() > params.subnet_n {
-        return Err(ChainCheckError::UidsLengthExceedUidsInSubNet {
-            len: uids.len(),
-            subnet_n: params.subnet_n,
-        });
-    }
-    if let Some(uid) = first_duplicate_uid(uids) {
-        return Err(ChainCheckError::DuplicateUids { uid });
-    }
-    if let Some(&uid) = uids
-        .iter()
-        .find(|&&uid| usize::from(uid) >= params.subnet_n)
-    {
-        return Err(ChainCheckError::UidVecContainInvalidOne {
-            uid,
-            subnet_n: params.subnet_n,
-        });
-    }
-    if !check_length(params, self_uid, uids, values) {
-        return Err(ChainCheckError::WeightVecLengthIsLow {
-            len: values.len(),
-            min_allowed: params.min_allowed_weights.min(params.subnet_n),
-        });
-    }
-    let upscaled = vec_u16_max_upscale_to_u16(values);
-    if !max_weight_limited(params.max_weight_limit, self_uid, uids, &upscaled) {
-        let max_share = normalized_fixed(&upscaled)
-            .into_iter()
-            .max()
-            .unwrap_or_default();
-        return Err(ChainCheckError::MaxWeightExceeded {
-            max_share: max_share.to_num::<f64>(),
-            limit: params.max_weight_limit,
-            limit_share: limit_ratio(params.max_weight_limit).to_num::<f64>(),
-        });
-    }
-    Ok(upscaled)
-}
-
-/// Subtensor's `is_self_weight`: exactly one weight, on the caller's own uid.
-pub fn is_self_weight(self_uid: Option<u16>, uids: &[u16], weights: &[u16]) -> bool {
-    weights.len() == 1 && self_uid.is_some() && uids.first().copied() == self_uid
-}
-
-/// Subtensor's `check_length`: a self-weight, or at least
-/// `min(min_allowed_weights, subnet_n)` weights.
-pub fn check_length(
-    params: &ChainWeightParams,
-    self_uid: Option<u16>,
-    uids: &[u16],
-    weights: &[u16],
-) -> bool {
-    let min_allowed = params.min_allowed_weights.min(params.subnet_n);
-    is_self_weight(self_uid, uids, weights) || weights.len() >= min_allowed
-}
-
-/// Subtensor's `max_weight_limited`: a self-weight, a limit of `u16::MAX`,
-/// or [`check_vec_max_limited`].
-pub fn max_weight_limited(
-    max_weight_limit: u16,
-    self_uid: Option<u16>,
-    uids: &[u16],
-    weights: &[u16],
-) -> bool {
-    is_self_weight(self_uid, uids, weights)
-        || max_weight_limit == u16::MAX
-        || check_vec_max_limited(weights, max_weight_limit)
-}
-
-/// Subtensor's `check_vec_max_limited`: normalise in `I32F32` and compare
-/// the largest share with `max_limit / 65535` (also `I32F32`). An empty
-/// vector passes.
-pub fn check_vec_max_limited(weights: &[u16], max_limit: u16) -> bool {
-    let limit = limit_ratio(max_limit);
-    normalized_fixed(weights)
-        .into_iter()
-        .max()
-        .is_none_or(|share| share <= limit)
-}
-
-/// Subtensor's `vec_u16_max_upscale_to_u16`: scale so the largest value is
-/// 65535, in `I32F32` with its rounding, as the chain stores weights.
-pub fn vec_u16_max_upscale_to_u16(values: &[u16]) -> Vec<u16> {
-    let fixed: Vec<I32F32> = values
-        .iter()
-        .map(|&v| I32F32::saturating_from_num(v))
-        .collect();
-    let u16_max = I32F32::saturating_from_num(u16::MAX);
-    let threshold = I32F32::saturating_from_num(32768);
-    let Some(&max) = fixed.iter().max() else {
-        return Vec::new();
-    };
-    if max == I32F32::saturating_from_num(0) {
-        return fixed
-            .iter()
-            .map(|e| e.saturating_mul(u16_max).saturating_to_num::<u16>())
-            .collect();
-    }
-    if max > threshold {
-        let ratio = fixed_safe_div(u16_max, max);
-        return fixed
-            .iter()
-            .map(|e| e.saturating_mul(ratio).round().saturating_to_num::<u16>())
-            .collect();
-    }
-    fixed
-        .iter()
-        .map(|e| {
-            fixed_safe_div(e.saturating_mul(u16_max), max)
-                .round()
-                .saturating_to_num::<u16>()
-        })
-        .collect()
-}
-
-/// `a.safe_div(b)` from subtensor's safe-math: `checked_div`, or 0.
-fn fixed_safe_div(a: I32F32, b: I32F32) -> I32F32 {
-    a.checked_div(b).unwrap_or_default()
-}
-
-/// `max_limit / u16::MAX` in `I32F32`, as `check_vec_max_limited` computes it.
-fn limit_ratio(max_limit: u16) -> I32F32 {
-    fixed_safe_div(
-        I32F32::saturating_from_num(max_limit),
-        I32F32::saturating_from_num(u16::MAX),
-    )
-}
-
-/// Subtensor's `inplace_normalize` on `u16` values converted to `I32F32`.
-/// The sum wraps on overflow, as the runtime's release build does (only
-/// reachable with more than 32 767 large weights).
-fn normalized_fixed(weights: &[u16]) -> Vec<I32F32> {
-    let fixed: Vec<I32F32> = weights
-        .iter()
-        .map(|&w| I32F32::saturating_from_num(w))
-        .collect();
-    let sum = fixed
-        .iter()
-        .fold(I32F32::from_bits(0), |acc, &v| acc.wrapping_add(v));
-    if sum == I32F32::saturating_from_num(0.0_f32) {
-        return fixed;
-    }
-    fixed.into_iter().map(|v| fixed_safe_div(v, sum)).collect()
 }
 
 fn first_duplicate_uid(uids: &[u16]) -> Option<u16> {

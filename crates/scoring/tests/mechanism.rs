@@ -1,9 +1,10 @@
-//! The incentive mechanism on synthetic rounds: SPEC §6's invariants for
+//! The incentive mechanism on synthetic rounds: the invariants of docs/design.md#6-scoring for
 //! the `medmetric` profile against a red team of strategies, copy
 //! detection, and property tests of every stage.
 
 use std::collections::BTreeMap;
 
+use medmetric_core::Hotkey;
 use medmetric_scoring::mechanism::copies::{self, CopyEntry, CopyLedger};
 use medmetric_scoring::mechanism::{
     self, ImageMetrics, MechanismConfig, MinerType, ProbeOutcome, RoundScore, ScoreBook,
@@ -428,7 +429,7 @@ fn medmetric_invariants_hold_on_every_round() {
 
 #[test]
 fn the_seed_profile_pays_the_null_model() {
-    // SPEC §6's literal formula is kept for comparison; this is its known
+    // The seed design's literal formula (docs/design.md#6-scoring) is kept for comparison; this is its known
     // weakness, which the medmetric profile removes.
     let seed = MechanismConfig::builtin("seed").unwrap();
     let medmetric = MechanismConfig::builtin("medmetric").unwrap();
@@ -641,7 +642,7 @@ fn weights(seed: u64, shapes: &[usize]) -> Vec<Vec<f32>> {
 
 fn entry(hotkey: &str, block: u64, outputs: Vec<f32>, w: Option<Vec<Vec<f32>>>) -> CopyEntry {
     CopyEntry {
-        hotkey: hotkey.to_string(),
+        hotkey: Hotkey::from(hotkey),
         commit_block: block,
         outputs,
         weights: w,
@@ -802,9 +803,9 @@ fn earliest_commitment_is_the_original_and_ties_go_to_the_smaller_hotkey() {
         v.values()
             .all(|x| x.original == "alice" && x.matched == "alice")
     );
-    let mut results: BTreeMap<String, f64> = [("alice", 0.7), ("bob", 0.7), ("carol", 0.7)]
+    let mut results: BTreeMap<Hotkey, f64> = [("alice", 0.7), ("bob", 0.7), ("carol", 0.7)]
         .iter()
-        .map(|(h, s)| (h.to_string(), *s))
+        .map(|(h, s)| (Hotkey::from(*h), *s))
         .collect();
     copies::zero_copies(&mut results, &v);
     assert_eq!(results["alice"], 0.7);
@@ -854,7 +855,7 @@ fn the_ledger_keeps_a_copier_flagged_until_it_recommits() {
     assert!(back.detect(&cfg, 3, &fresh).is_empty());
     assert!(back.is_empty());
     // Deregistration forgets.
-    ledger.retain_registered(&["orig".to_string()]);
+    ledger.retain_registered(&[Hotkey::from("orig")]);
     assert!(ledger.record("copier").is_none());
 }
 
@@ -865,11 +866,11 @@ fn the_ledger_keeps_a_copier_flagged_until_it_recommits() {
 fn a_round_end_to_end_pays_the_honest_model_most() {
     let cfg = MechanismConfig::builtin("medmetric").unwrap();
     let mut book = ScoreBook::new();
-    let registered: Vec<String> = RED_TEAM.iter().map(|s| format!("{s:?}")).collect();
+    let registered: Vec<Hotkey> = RED_TEAM.iter().map(|s| Hotkey(format!("{s:?}"))).collect();
     for (i, (_, round, seed)) in rounds().into_iter().enumerate() {
-        let results: BTreeMap<String, f64> = score_all(&cfg, &round, seed)
+        let results: BTreeMap<Hotkey, f64> = score_all(&cfg, &round, seed)
             .into_iter()
-            .map(|(s, r)| (format!("{s:?}"), r.composite))
+            .map(|(s, r)| (Hotkey(format!("{s:?}")), r.composite))
             .collect();
         assert!(book.update(&cfg, i as u64 + 1, &results, &registered));
     }
@@ -979,7 +980,7 @@ proptest! {
         scores in prop::collection::btree_map("[a-e]{1,3}", any_score(), 0..20),
     ) {
         // Distinct hotkeys, in a non-sorted order.
-        let mut input: Vec<(String, f64)> = scores.into_iter().collect();
+        let mut input: Vec<(Hotkey, f64)> = scores.into_iter().map(|(h, s)| (Hotkey(h), s)).collect();
         let half = input.len() / 2;
         input.rotate_left(half);
         let out = reward::apply(&cfg, &input);
@@ -1005,9 +1006,9 @@ proptest! {
         scores in prop::collection::vec(("[a-e]{1,3}", any::<bool>(), any_score()), 0..20),
     ) {
         let cfg = MechanismConfig::builtin("sn34").unwrap();
-        let input: Vec<(String, MinerType, f64)> = scores
+        let input: Vec<(Hotkey, MinerType, f64)> = scores
             .into_iter()
-            .map(|(h, seg, s)| (h, if seg { MinerType::Segmenter } else { MinerType::Detector }, s))
+            .map(|(h, seg, s)| (Hotkey(h), if seg { MinerType::Segmenter } else { MinerType::Detector }, s))
             .collect();
         let out = reward::apply_by_type(&cfg, &input);
         let sum: f64 = out.iter().map(|(_, w)| *w).sum();
@@ -1027,6 +1028,11 @@ proptest! {
         let mut id = 0;
         for (step, results, registered) in &rounds {
             id += step;
+            let results: BTreeMap<Hotkey, f64> =
+                results.iter().map(|(h, s)| (Hotkey(h.clone()), *s)).collect();
+            let results = &results;
+            let registered: Vec<Hotkey> = registered.iter().map(|h| Hotkey(h.clone())).collect();
+            let registered = &registered;
             let mut reversed = registered.clone();
             reversed.reverse();
             let applied = a.update(&cfg, id, results, registered);
@@ -1047,7 +1053,7 @@ proptest! {
         now in 0u64..20_000,
     ) {
         let cfg = MechanismConfig::builtin("medmetric").unwrap();
-        let input: Vec<(String, u64, f64)> = items.into_iter().map(|(h, (b, s))| (h, b * 300, s)).collect();
+        let input: Vec<(Hotkey, u64, f64)> = items.into_iter().map(|(h, (b, s))| (Hotkey(h), b * 300, s)).collect();
         let out = apply_incumbency(&cfg, &input, now);
         let mut rev = input.clone();
         rev.reverse();
@@ -1081,7 +1087,7 @@ proptest! {
         prop_assert_eq!(&copies::detect(&cfg, &entries), &forward);
         for d in 0..dup_of.len() {
             let key = format!("d{d}");
-            prop_assert!(forward.contains_key(&key), "{} not flagged", key);
+            prop_assert!(forward.contains_key(key.as_str()), "{} not flagged", key);
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The on-chain commitment that points validators at a miner's model
-//! (SPEC §3).
+//! (docs/artifacts.md#the-commitment).
 //!
 //! Two fields of the commitments pallet:
 //!
@@ -8,8 +8,8 @@
 //! fields[1] = Sha256(SHA-256(sha256(onnx) ‖ hotkey))
 //! ```
 //!
-//! * `mm1` is the format's version tag; `<modality>` is one of
-//!   [`MODALITIES`]; `<cid>` is a CID as [`crate::cid::parse`] accepts it.
+//! * `mm1` is the format's version tag; `<modality>` is the name of a
+//!   [`Modality`]; `<cid>` is a CID as [`crate::cid::parse`] accepts it.
 //! * The binding hashes the 32 raw bytes of the ONNX file's SHA-256 followed
 //!   by the committing hotkey's UTF-8 bytes exactly as the chain reports it
 //!   (its SS58 address on a real chain, the name on the devnet), with no
@@ -24,14 +24,13 @@
 //! an address: only the parsed [`Cid`] is.
 //!
 //! ```
-//! use medmetric_core::{Hotkey, ModelDigest};
+//! use medmetric_core::{Hotkey, Modality, ModelDigest};
 //! use medmetric_store::cid::{Cid, Version};
 //! use medmetric_store::commitment::{Commitment, CommitmentError};
 //!
 //! let onnx = b"model";
 //! let hotkey = Hotkey("miner-1".into());
-//! let c = Commitment::new("brain", Cid::of(onnx, Version::V0), &ModelDigest::of(onnx), &hotkey)
-//!     .unwrap();
+//! let c = Commitment::new(Modality::Brain, Cid::of(onnx, Version::V0), &ModelDigest::of(onnx), &hotkey);
 //! let (raw, binding) = c.fields();
 //! assert!(raw.starts_with(b"mm1:brain:Qm"));
 //! assert_eq!(Commitment::parse(&raw, &binding).unwrap(), c);
@@ -42,17 +41,14 @@
 
 use std::fmt;
 
-#[cfg(feature = "chain")]
 use medmetric_chain::CommitmentField;
-use medmetric_core::{Hotkey, ModelDigest};
+use medmetric_core::{Hotkey, Modality, ModelDigest};
 use sha2::{Digest, Sha256};
 
 use crate::cid::{self, Cid, CidError};
 
 /// The format tag of field 0.
 pub const PREFIX: &str = "mm1";
-/// The modalities a commitment may name.
-pub const MODALITIES: [&str; 3] = ["cxr", "brain", "bone"];
 /// Largest field 0, in bytes (the pallet's `Raw` limit).
 pub const MAX_FIELD0_BYTES: usize = 128;
 /// Bytes shown of an offending value in an error.
@@ -62,7 +58,7 @@ const SHOWN: usize = 48;
 /// [`Commitment::parse`]; both guarantee it encodes to a valid field 0.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Commitment {
-    modality: String,
+    modality: Modality,
     cid: Cid,
     binding: [u8; 32],
 }
@@ -137,7 +133,7 @@ pub enum CommitmentError {
         /// The start of the value, escaped.
         shown: String,
     },
-    /// A modality outside [`MODALITIES`].
+    /// A name that is not a [`Modality`]'s.
     #[error("unknown modality {found:?} in commitment (expected cxr, brain or bone)")]
     UnknownModality {
         /// The modality given, truncated.
@@ -218,24 +214,24 @@ fn looks_like_url(text: &str) -> bool {
 
 impl Commitment {
     /// A commitment to the model with SHA-256 `onnx_sha256`, published as
-    /// `cid`, by `hotkey`.
-    pub fn new(
-        modality: &str,
-        cid: Cid,
-        onnx_sha256: &ModelDigest,
-        hotkey: &Hotkey,
-    ) -> Result<Self, CommitmentError> {
-        check_modality(modality)?;
-        Ok(Self {
-            modality: modality.to_string(),
+    /// `cid`, by `hotkey`. It cannot fail: every [`Modality`] and every
+    /// [`Cid`] fits in field 0.
+    pub fn new(modality: Modality, cid: Cid, onnx_sha256: &ModelDigest, hotkey: &Hotkey) -> Self {
+        Self {
+            modality,
             cid,
             binding: binding(onnx_sha256, hotkey),
-        })
+        }
     }
 
-    /// The modality (`cxr`, `brain` or `bone`).
-    pub fn modality(&self) -> &str {
-        &self.modality
+    /// The modality's name as field 0 spells it (`cxr`, `brain` or `bone`).
+    pub fn modality(&self) -> &'static str {
+        self.modality.name()
+    }
+
+    /// The modality.
+    pub fn modality_kind(&self) -> Modality {
+        self.modality
     }
 
     /// Where the artifact is published.
@@ -272,7 +268,6 @@ impl Commitment {
     }
 
     /// The chain fields: `[Raw(field 0), Sha256(binding)]`.
-    #[cfg(feature = "chain")]
     pub fn to_chain_fields(&self) -> Vec<CommitmentField> {
         let (raw, binding) = self.fields();
         vec![CommitmentField::Raw(raw), CommitmentField::Sha256(binding)]
@@ -280,7 +275,6 @@ impl Commitment {
 
     /// Parses chain fields: exactly `[Raw, Sha256]`, then as
     /// [`Commitment::parse`].
-    #[cfg(feature = "chain")]
     pub fn from_chain_fields(fields: &[CommitmentField]) -> Result<Self, CommitmentError> {
         if fields.len() != 2 {
             return Err(CommitmentError::FieldCount { got: fields.len() });
@@ -316,14 +310,12 @@ impl fmt::Display for Commitment {
     }
 }
 
-#[cfg(feature = "chain")]
 impl From<&Commitment> for Vec<CommitmentField> {
     fn from(c: &Commitment) -> Self {
         c.to_chain_fields()
     }
 }
 
-#[cfg(feature = "chain")]
 impl TryFrom<&[CommitmentField]> for Commitment {
     type Error = CommitmentError;
     fn try_from(fields: &[CommitmentField]) -> Result<Self, Self::Error> {
@@ -331,7 +323,6 @@ impl TryFrom<&[CommitmentField]> for Commitment {
     }
 }
 
-#[cfg(feature = "chain")]
 impl TryFrom<&medmetric_chain::Commitment> for Commitment {
     type Error = CommitmentError;
     fn try_from(c: &medmetric_chain::Commitment) -> Result<Self, Self::Error> {
@@ -339,17 +330,7 @@ impl TryFrom<&medmetric_chain::Commitment> for Commitment {
     }
 }
 
-fn check_modality(modality: &str) -> Result<(), CommitmentError> {
-    if MODALITIES.contains(&modality) {
-        Ok(())
-    } else {
-        Err(CommitmentError::UnknownModality {
-            found: modality.chars().take(SHOWN).collect(),
-        })
-    }
-}
-
-fn parse_field0(raw: &[u8]) -> Result<(String, Cid), CommitmentError> {
+fn parse_field0(raw: &[u8]) -> Result<(Modality, Cid), CommitmentError> {
     if raw.is_empty() {
         return Err(CommitmentError::Empty);
     }
@@ -393,12 +374,17 @@ fn parse_field0(raw: &[u8]) -> Result<(String, Cid), CommitmentError> {
             shown: shown(raw),
         });
     };
-    check_modality(modality)?;
+    // Exact names only: `Modality`'s parser is case-sensitive.
+    let modality: Modality = modality
+        .parse()
+        .map_err(|_| CommitmentError::UnknownModality {
+            found: modality.chars().take(SHOWN).collect(),
+        })?;
     let cid = cid::parse(cid_text).map_err(|source| CommitmentError::BadCid {
         shown: shown(cid_text.as_bytes()),
         source,
     })?;
-    Ok((modality.to_string(), cid))
+    Ok((modality, cid))
 }
 
 #[cfg(test)]
@@ -412,7 +398,7 @@ mod tests {
         let digest = ModelDigest::of(b"abc");
         let cid = cid::parse("QmQpeUrxtQE5N2SVog1ZCxd7c7RN4fBNQu5aLwkk5RY9ER").unwrap();
         assert_eq!(cid::Cid::of(b"abc", cid::Version::V0), cid);
-        let c = Commitment::new("cxr", cid, &digest, &Hotkey("miner-1".into())).unwrap();
+        let c = Commitment::new(Modality::Cxr, cid, &digest, &Hotkey("miner-1".into()));
         let (raw, binding) = c.fields();
         assert_eq!(
             raw,

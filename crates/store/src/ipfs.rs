@@ -10,10 +10,10 @@ use std::fmt;
 use std::time::Duration;
 
 use medmetric_core::ModelDigest;
+use medmetric_http::{Endpoint, HttpError, Limits, OutgoingRequest};
 use sha2::{Digest, Sha256};
 
 use crate::cid::{self, Cid, Version};
-use crate::http::{self, Endpoint, HttpError, Request};
 
 /// Default per-gateway time limit for one fetch.
 pub const DEFAULT_GATEWAY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -76,7 +76,8 @@ impl KuboRpc {
         } else {
             addr.to_string()
         };
-        let endpoint = Endpoint::parse(&url, true).map_err(IpfsError::BadAddress)?;
+        let endpoint =
+            Endpoint::parse(&url, true).map_err(|e| IpfsError::BadAddress(e.to_string()))?;
         Ok(Self {
             endpoint,
             timeout: DEFAULT_RPC_TIMEOUT,
@@ -104,22 +105,16 @@ impl KuboRpc {
             "/api/v0/add?pin={pin}&cid-version=0&raw-leaves=false&chunker=size-{}&hash=sha2-256",
             cid::CHUNK_SIZE
         );
-        let fields = [format!(
-            "Content-Type: multipart/form-data; boundary={boundary}"
-        )];
-        let request = Request {
+        let content_type = format!("multipart/form-data; boundary={boundary}");
+        let request = OutgoingRequest {
             method: "POST",
-            path: &path,
-            head_fields: &fields,
+            target: &path,
+            headers: &[("Content-Type", &content_type)],
             body: &[head.as_bytes(), bytes, tail.as_bytes()],
         };
-        let response = http::exchange(&self.endpoint, &request, MAX_RPC_RESPONSE, self.timeout)
-            .map_err(|e| {
-                IpfsError::Transport(format!(
-                    "http://{}/api/v0/add: {e}",
-                    self.endpoint.authority
-                ))
-            })?;
+        let limits = Limits::with_max_body(MAX_RPC_RESPONSE);
+        let response = medmetric_http::exchange(&self.endpoint, &request, &limits, self.timeout)
+            .map_err(|e| IpfsError::Transport(format!("{}/api/v0/add: {e}", self.endpoint)))?;
         if response.status != 200 {
             let message = serde_json::from_slice::<serde_json::Value>(&response.body)
                 .ok()
@@ -301,16 +296,13 @@ impl Gateway {
             .iter()
             .map(|u| Endpoint::parse(u.as_ref().trim(), false))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(IpfsError::BadAddress)?;
+            .map_err(|e| IpfsError::BadAddress(e.to_string()))?;
         Ok(Self { endpoints })
     }
 
     /// The gateways, as `http://host:port`.
     pub fn urls(&self) -> Vec<String> {
-        self.endpoints
-            .iter()
-            .map(|e| format!("http://{}", e.authority))
-            .collect()
+        self.endpoints.iter().map(Endpoint::url).collect()
     }
 
     /// Fetches the file named by `cid` (`GET /ipfs/<cid>`), trying each
@@ -325,25 +317,29 @@ impl Gateway {
         timeout: Duration,
     ) -> Result<Vec<u8>, FetchError> {
         let path = format!("/ipfs/{cid}");
-        let fields = [
-            "Accept: */*".to_string(),
-            "Accept-Encoding: identity".to_string(),
-        ];
-        let request = Request {
+        let request = OutgoingRequest {
             method: "GET",
-            path: &path,
-            head_fields: &fields,
+            target: &path,
+            headers: &[("Accept", "*/*"), ("Accept-Encoding", "identity")],
             body: &[],
         };
+        let limits = Limits::with_max_body(max_bytes);
         let mut attempts = Vec::new();
         for endpoint in &self.endpoints {
-            let error = match http::exchange(endpoint, &request, max_bytes, timeout) {
+            let error = match medmetric_http::exchange(endpoint, &request, &limits, timeout) {
                 Err(e) => match e {
-                    HttpError::Connect(m) => AttemptError::Connect(m),
+                    HttpError::Connect { .. } | HttpError::BadUrl(_) => {
+                        AttemptError::Connect(e.to_string())
+                    }
                     HttpError::Timeout => AttemptError::Timeout,
-                    HttpError::TooLarge(max) => AttemptError::TooLarge { max },
-                    HttpError::Malformed(m) => AttemptError::Protocol(m),
-                    HttpError::Io(e) => AttemptError::Io(e.to_string()),
+                    HttpError::BodyTooLarge { max } => AttemptError::TooLarge { max },
+                    HttpError::UnexpectedEof(_) | HttpError::Io(_) => {
+                        AttemptError::Io(e.to_string())
+                    }
+                    HttpError::Invalid(_)
+                    | HttpError::HeadTooLarge { .. }
+                    | HttpError::MalformedHead(_)
+                    | HttpError::BadFraming(_) => AttemptError::Protocol(e.to_string()),
                 },
                 Ok(r) if r.status != 200 => AttemptError::Status(r.status),
                 Ok(r)
@@ -361,7 +357,7 @@ impl Gateway {
                 }
             };
             attempts.push(Attempt {
-                gateway: endpoint.authority.clone(),
+                gateway: endpoint.authority().to_string(),
                 error,
             });
         }

@@ -6,12 +6,13 @@
 //!   default, CIDv1 with raw leaves), so a miner can commit before publishing;
 //!   a strict [`cid::parse`] for CIDs read from the chain.
 //! * [`LocalStore`] — a content-addressed directory (the devnet default):
-//!   atomic writes, the SHA-256 re-checked on every load, lookup by CID.
+//!   atomic writes, the SHA-256 re-checked on every load, lookup by CID;
+//!   [`default_dir`] is the folder miners and validators share by default.
 //! * [`KuboRpc`] — publishes to an IPFS node through Kubo's RPC API and checks
 //!   that the node computed our CID; [`Gateway`] — fetches by CID from the
 //!   configured HTTP gateways under a byte cap and a deadline, trying the next
 //!   gateway when one fails or serves bytes with the wrong SHA-256.
-//! * [`commitment`] — the on-chain commitment (SPEC §3):
+//! * [`commitment`] — the on-chain commitment (docs/artifacts.md#the-commitment):
 //!   `Raw("mm1:<modality>:<cid>")` and `Sha256(SHA-256(sha256(onnx) ‖ hotkey))`,
 //!   parsed strictly because it is hostile input.
 //!
@@ -21,7 +22,7 @@
 //! hosts come from configuration.
 //!
 //! ```
-//! use medmetric_core::{Hotkey, ModelDigest};
+//! use medmetric_core::{Hotkey, Modality, ModelDigest};
 //! use medmetric_store::{LocalStore, commitment::Commitment};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -32,7 +33,7 @@
 //! assert_eq!(store.get(&artifact.sha256.to_string(), 1 << 20)?, onnx);
 //!
 //! let hotkey = Hotkey("miner-1".into());
-//! let commitment = Commitment::new("cxr", artifact.cid_v0, &artifact.sha256, &hotkey)?;
+//! let commitment = Commitment::new(Modality::Cxr, artifact.cid_v0, &artifact.sha256, &hotkey);
 //! let (field0, field1) = commitment.fields();
 //! let parsed = Commitment::parse(&field0, &field1)?;
 //! assert!(parsed.verify_binding(&ModelDigest::of(&onnx), &hotkey));
@@ -49,7 +50,6 @@
 
 pub mod cid;
 pub mod commitment;
-mod http;
 mod ipfs;
 mod local;
 
@@ -57,4 +57,6 @@ pub use cid::{Cid, CidError};
 pub use ipfs::{
     Attempt, AttemptError, DEFAULT_GATEWAY_TIMEOUT, FetchError, Gateway, IpfsError, KuboRpc,
 };
-pub use local::{ArtifactRef, DEFAULT_MAX_ARTIFACT_BYTES, LocalStore, StoreError};
+pub use local::{
+    ArtifactRef, CACHE_ENV, DEFAULT_MAX_ARTIFACT_BYTES, LocalStore, StoreError, default_dir,
+};

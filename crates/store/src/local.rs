@@ -24,9 +24,36 @@ use sha2::{Digest, Sha256};
 
 use crate::cid::{Cid, Version};
 
-/// Default largest artifact [`LocalStore::put`] accepts: 256 MiB (the model
-/// contract caps ONNX files at 100 MB).
-pub const DEFAULT_MAX_ARTIFACT_BYTES: u64 = 256 << 20;
+/// Default largest artifact [`LocalStore::put`] accepts: the model
+/// contract's cap, so the store, the gate and validators accept the same
+/// files.
+pub const DEFAULT_MAX_ARTIFACT_BYTES: u64 = medmetric_core::limits::MAX_MODEL_BYTES;
+
+/// The environment variable naming MedMetric's cache folder (the one
+/// `medmetric setup` installs into).
+pub const CACHE_ENV: &str = "MEDMETRIC_CACHE";
+
+/// The default store folder, where `miner publish` puts artifacts and a
+/// validator on the same machine looks for them: `$MEDMETRIC_CACHE/store`,
+/// else `~/.cache/medmetric/store`. An empty variable counts as unset;
+/// `None` when neither gives a folder (the caller asks for one then, since
+/// a folder relative to the working directory would differ per process).
+pub fn default_dir() -> Option<PathBuf> {
+    default_dir_from(std::env::var_os(CACHE_ENV), std::env::var_os("HOME"))
+}
+
+fn default_dir_from(
+    cache: Option<std::ffi::OsString>,
+    home: Option<std::ffi::OsString>,
+) -> Option<PathBuf> {
+    let cache = match cache.filter(|c| !c.is_empty()) {
+        Some(cache) => PathBuf::from(cache),
+        None => PathBuf::from(home.filter(|h| !h.is_empty())?)
+            .join(".cache")
+            .join("medmetric"),
+    };
+    Some(cache.join("store"))
+}
 
 /// What [`LocalStore::put`] stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -356,6 +383,25 @@ fn parse_digest(hex: &str) -> Result<ModelDigest, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_dir_prefers_the_cache_variable_and_ignores_empty_ones() {
+        let os = |s: &str| Some(std::ffi::OsString::from(s));
+        assert_eq!(
+            default_dir_from(os("/c"), os("/h")),
+            Some(PathBuf::from("/c/store"))
+        );
+        assert_eq!(
+            default_dir_from(os(""), os("/h")),
+            Some(PathBuf::from("/h/.cache/medmetric/store"))
+        );
+        assert_eq!(
+            default_dir_from(None, os("/h")),
+            Some(PathBuf::from("/h/.cache/medmetric/store"))
+        );
+        assert_eq!(default_dir_from(None, os("")), None);
+        assert_eq!(default_dir_from(os(""), None), None);
+    }
 
     #[test]
     fn put_get_and_lookup() {

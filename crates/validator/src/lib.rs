@@ -1,13 +1,13 @@
 //! # medmetric-validator
 //!
-//! What a validator does with a round once it has one: evaluate every
-//! model in the sandbox ([`evaluate`]), with latencies calibrated to the
-//! reference edge device ([`calibration`]).
+//! A validator's loop and what it keeps: each tempo [`node::Validator::step`]
+//! syncs the chain, fetches and gates the committed models, runs them
+//! through the evaluation harness ([`medmetric_harness`]), keeps the score
+//! book and copy ledger in its SQLite [`state`], sets weights, and counts
+//! what happened for Prometheus ([`metrics`]).
 
 #![warn(missing_docs)]
 
-pub mod calibration;
-pub mod evaluate;
 pub mod metrics;
 pub mod node;
 pub mod state;

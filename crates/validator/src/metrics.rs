@@ -2,11 +2,12 @@
 //! on a loopback (or configured) address, served by one thread with
 //! deadlines, so a slow scraper cannot stall the validator.
 
-use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use medmetric_http::Limits;
 
 /// The validator's counters.
 #[derive(Debug, Default)]
@@ -27,12 +28,16 @@ pub struct Metrics {
     pub last_anchor: AtomicUsize,
     /// Latest chain head seen.
     pub head_block: AtomicUsize,
+    /// Rounds abandoned because the validator itself could not evaluate
+    /// (runtime library or worker missing, sandbox failing): retried, and
+    /// no miner's score changed.
+    pub validator_faults: AtomicUsize,
 }
 
 impl Metrics {
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &str, &AtomicUsize); 8] = [
+        let rows: [(&str, &str, &str, &AtomicUsize); 9] = [
             (
                 "medmetric_rounds_total",
                 "counter",
@@ -56,6 +61,12 @@ impl Metrics {
                 "counter",
                 "Artifacts that could not be fetched or verified.",
                 &self.fetch_failures,
+            ),
+            (
+                "medmetric_validator_faults_total",
+                "counter",
+                "Rounds not recorded because the validator could not evaluate (retried).",
+                &self.validator_faults,
             ),
             (
                 "medmetric_weights_set_total",
@@ -93,22 +104,28 @@ impl Metrics {
     }
 }
 
+/// One scrape. A single thread serves them all, so each exchange has two
+/// seconds to read the request and two to write the answer.
 fn answer(mut stream: TcpStream, metrics: &Metrics) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
-    let mut buf = [0u8; 2048];
-    let n = stream.read(&mut buf).unwrap_or(0);
-    let head = String::from_utf8_lossy(&buf[..n]);
-    let (status, body) = if head.starts_with("GET /metrics ") || head.starts_with("GET / ") {
-        ("200 OK", metrics.render())
-    } else {
-        ("404 Not Found", "not found\n".to_string())
+    let limits = Limits {
+        max_head_bytes: 8 * 1024,
+        max_body_bytes: 0,
     };
-    let _ = write!(
-        stream,
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let (status, body) = match medmetric_http::read_request(&mut stream, &limits, deadline) {
+        Ok(req) if req.method == "GET" && matches!(req.path(), "/metrics" | "/") => {
+            (200, metrics.render())
+        }
+        Ok(_) => (404, "not found\n".to_string()),
+        Err(e) => match e.status() {
+            Some(status) => (status, format!("{e}\n")),
+            None => return,
+        },
+    };
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let content_type = "text/plain; version=0.0.4";
+    let body = body.as_bytes();
+    let _ = medmetric_http::write_response(&mut stream, status, content_type, body, deadline);
 }
 
 /// Serves `/metrics` on `addr` from a background thread; returns the bound
@@ -126,6 +143,8 @@ pub fn serve(addr: &str, metrics: Arc<Metrics>) -> std::io::Result<std::net::Soc
 
 #[cfg(test)]
 mod tests {
+    use std::io::{Read, Write};
+
     use super::*;
 
     #[test]

@@ -10,6 +10,9 @@
 
 use std::path::Path;
 
+use medmetric_core::{Hotkey, Modality, Weights};
+use medmetric_eval::sandbox::FailureKind;
+use medmetric_harness::ModelOutcome;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -24,17 +27,54 @@ pub enum StateError {
     Json(#[from] serde_json::Error),
 }
 
+/// Where a model's round ended, when it did not end with a score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureStage {
+    /// The commitment did not parse.
+    Commitment,
+    /// The artifact could not be fetched, or did not match the commitment.
+    Artifact,
+    /// The gate refused the model.
+    Gate,
+    /// The model's input size is not the subnet's.
+    Size,
+    /// The model failed in the sandbox ([`RecordedFailure::kind`] says how).
+    Evaluation,
+}
+
+/// Why a model earned nothing this round, kept typed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct RecordedFailure {
+    /// The step that stopped it.
+    pub stage: FailureStage,
+    /// For [`FailureStage::Evaluation`], the sandbox's classification.
+    pub kind: Option<FailureKind>,
+    /// One readable line.
+    pub detail: String,
+}
+
+impl std::fmt::Display for RecordedFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.kind {
+            Some(k) => write!(f, "{}: {}", k.name(), self.detail),
+            None => f.write_str(&self.detail),
+        }
+    }
+}
+
 /// One model's result in a round, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct EvalRecord {
     /// Miner hotkey.
-    pub hotkey: String,
+    pub hotkey: Hotkey,
     /// Uid at evaluation time.
     pub uid: u16,
     /// Model identity (empty when no artifact could be fetched).
     pub model_sha256: String,
-    /// Modality the model was committed for.
-    pub modality: String,
+    /// Modality the model was committed for (`None` when the commitment
+    /// did not say one).
+    pub modality: Option<Modality>,
     /// Scores.
     pub accuracy: f64,
     /// Speed score.
@@ -47,35 +87,63 @@ pub struct EvalRecord {
     pub credited: f64,
     /// Calibrated mean latency, ms.
     pub latency_ms: Option<f64>,
-    /// Failure reason, if any.
-    pub failure: Option<String>,
+    /// Why it earned nothing, if it failed.
+    pub failure: Option<RecordedFailure>,
     /// The original this model copies, if detected.
-    pub copy_of: Option<String>,
+    pub copy_of: Option<Hotkey>,
 }
 
 impl EvalRecord {
-    /// A model that could not be evaluated (bad commitment, artifact or
-    /// gate): every score 0, with the reason.
-    pub fn failed(
-        hotkey: &str,
+    /// A model refused before evaluation (bad commitment, artifact, gate
+    /// or size): every score 0, with the reason.
+    pub fn refused(
+        hotkey: &Hotkey,
         uid: u16,
-        modality: &str,
+        modality: Option<Modality>,
         sha256: &str,
-        reason: String,
+        stage: FailureStage,
+        detail: String,
     ) -> EvalRecord {
         EvalRecord {
-            hotkey: hotkey.to_string(),
+            hotkey: hotkey.clone(),
             uid,
             model_sha256: sha256.to_string(),
-            modality: modality.to_string(),
+            modality,
             accuracy: 0.0,
             speed: 0.0,
             robustness: 0.0,
             composite: 0.0,
             credited: 0.0,
             latency_ms: None,
-            failure: Some(reason),
+            failure: Some(RecordedFailure {
+                stage,
+                kind: None,
+                detail,
+            }),
             copy_of: None,
+        }
+    }
+
+    /// The record of a model the harness evaluated.
+    pub fn scored(uid: u16, modality: Modality, o: &ModelOutcome) -> EvalRecord {
+        let s = &o.scored.score;
+        EvalRecord {
+            hotkey: o.hotkey.clone(),
+            uid,
+            model_sha256: o.digest.to_string(),
+            modality: Some(modality),
+            accuracy: s.accuracy,
+            speed: s.speed,
+            robustness: s.robustness,
+            composite: s.composite,
+            credited: o.credited,
+            latency_ms: o.scored.latency.calibrated_ms,
+            failure: o.scored.failure.as_ref().map(|f| RecordedFailure {
+                stage: FailureStage::Evaluation,
+                kind: Some(f.kind),
+                detail: f.detail.clone(),
+            }),
+            copy_of: o.copy.as_ref().map(|v| v.original.clone()),
         }
     }
 }
@@ -89,8 +157,8 @@ pub struct RoundRecord {
     pub seed: String,
     /// Mechanism config hash.
     pub mechanism_hash: String,
-    /// Weights chosen: (uids, u16 values).
-    pub weights: (Vec<u16>, Vec<u16>),
+    /// Weights chosen.
+    pub weights: Weights,
     /// Whether the chain accepted them.
     pub submitted: bool,
 }
@@ -134,6 +202,13 @@ fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Weights as stored: `{"uids","values"}`, or the `[uids, values]` pair
+/// databases written before [`Weights`] existed hold.
+fn parse_weights(text: &str) -> Result<Weights, serde_json::Error> {
+    serde_json::from_str::<Weights>(text)
+        .or_else(|_| serde_json::from_str::<(Vec<u16>, Vec<u16>)>(text).map(Weights::from))
 }
 
 impl State {
@@ -201,7 +276,7 @@ impl State {
         mechanism_hash: &str,
         evals: &[EvalRecord],
         meta: &[(&str, String)],
-        weights: &(Vec<u16>, Vec<u16>),
+        weights: &Weights,
     ) -> Result<bool, StateError> {
         let tx = self.conn.transaction()?;
         let inserted = tx.execute(
@@ -221,7 +296,7 @@ impl State {
         for e in evals {
             tx.execute(
                 "INSERT INTO evaluations (anchor, hotkey, record) VALUES (?1, ?2, ?3)",
-                params![anchor as i64, e.hotkey, serde_json::to_string(e)?],
+                params![anchor as i64, e.hotkey.0, serde_json::to_string(e)?],
             )?;
         }
         for (key, value) in meta {
@@ -260,7 +335,7 @@ impl State {
                 anchor: anchor as u64,
                 seed,
                 mechanism_hash,
-                weights: serde_json::from_str(&weights)?,
+                weights: parse_weights(&weights)?,
                 submitted: submitted != 0,
             }),
             None => None,
@@ -327,7 +402,7 @@ mod tests {
             hotkey: hotkey.into(),
             uid: 1,
             model_sha256: "ab".into(),
-            modality: "cxr".into(),
+            modality: Some(Modality::Cxr),
             accuracy: 0.5,
             speed: 1.0,
             robustness: 0.5,
@@ -344,7 +419,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v.sqlite");
         let mut s = State::open(&path).unwrap();
-        let w = (vec![1u16, 2], vec![65535u16, 100]);
+        let w = Weights::new(vec![1u16, 2], vec![65535u16, 100]);
         let book = vec![("book", "{\"a\":1}".to_string())];
         assert!(
             s.record_round(100, "seed", "h", &[record("a", 0.4)], &book, &w)
@@ -366,6 +441,14 @@ mod tests {
         s.mark_submitted(100).unwrap();
         assert!(s.latest_round().unwrap().unwrap().submitted);
         assert_eq!(latest.weights, w);
+    }
+
+    #[test]
+    fn weights_from_older_databases_still_read() {
+        let w = parse_weights("[[1,2],[65535,7]]").unwrap();
+        assert_eq!(w, Weights::new(vec![1, 2], vec![65535, 7]));
+        let text = serde_json::to_string(&w).unwrap();
+        assert_eq!(parse_weights(&text).unwrap(), w);
     }
 
     #[test]

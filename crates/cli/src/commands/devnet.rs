@@ -14,10 +14,12 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use medmetric_chain::{
-    Chain, ChainError, Coldkey, CommitmentField, Devnet, DevnetClient, DevnetConfig, DevnetControl,
-    DevnetServer, Hyperparameters, ServerOptions, weights_commit_hash,
+    Chain, ChainError, Coldkey, CommitmentField, Hyperparameters, weights_commit_hash,
 };
 use medmetric_core::{Hotkey, NetUid};
+use medmetric_devnet::{
+    Devnet, DevnetClient, DevnetConfig, DevnetControl, DevnetServer, ServerOptions,
+};
 use serde_json::json;
 
 use super::{print_json, read_capped};

@@ -4,18 +4,17 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Args, ValueEnum};
 use medmetric_bench::RoundConfig;
-use medmetric_bench::round::{Anchor, build};
+use medmetric_bench::round::Anchor;
 use medmetric_bench::seed::parse_block_hash;
-use medmetric_eval::sandbox::{self, Backend, Failure, SandboxConfig};
+use medmetric_core::limits::MAX_MODEL_BYTES;
+use medmetric_eval::sandbox::{Backend, SandboxConfig};
+use medmetric_harness::calibration::{self, Calibration};
+use medmetric_harness::{GatedModel, Harness, Scored, evaluate, plan, runtime};
 use medmetric_imaging::Modality;
 use medmetric_imaging::pool::Pool;
-use medmetric_model::gate::{self, GateLimits};
-use medmetric_scoring::mechanism::{self, MechanismConfig, RoundScore};
-use medmetric_validator::calibration::{self, Calibration};
-use medmetric_validator::evaluate::{self, Evaluation};
+use medmetric_scoring::mechanism::MechanismConfig;
 use serde_json::json;
 
 use super::{print_json, progress_bar, read_capped};
@@ -28,7 +27,8 @@ pub const DEFAULT_EVAL_BLOCK: &str =
 /// Exit status when the model was rejected or failed its evaluation.
 pub const EXIT_MODEL_FAILED: u8 = 3;
 
-/// Which runtime evaluates the model.
+/// Which runtime evaluates the model (the command-line face of
+/// [`runtime::BackendChoice`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BackendChoice {
     /// ONNX Runtime when `medmetric setup onnxruntime` has installed it, else tract.
@@ -37,6 +37,16 @@ pub enum BackendChoice {
     Tract,
     /// ONNX Runtime (fails when it is not installed).
     Ort,
+}
+
+impl From<BackendChoice> for runtime::BackendChoice {
+    fn from(c: BackendChoice) -> Self {
+        match c {
+            BackendChoice::Auto => runtime::BackendChoice::Auto,
+            BackendChoice::Tract => runtime::BackendChoice::Tract,
+            BackendChoice::Ort => runtime::BackendChoice::Ort,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -99,34 +109,12 @@ pub struct EvalArgs {
 
 /// The sandbox settings the CLI uses, from a backend choice.
 pub fn sandbox_config(choice: BackendChoice, threads: u32) -> anyhow::Result<SandboxConfig> {
-    let worker = sandbox::find_worker().context(
-        "cannot find the medmetric-worker binary next to medmetric (set MEDMETRIC_WORKER)",
-    )?;
-    let lib = medmetric_eval::ort::default_library_path();
-    let (backend, lib) = match (choice, lib) {
-        (BackendChoice::Tract, _) => (Backend::Tract, None),
-        (BackendChoice::Auto, None) => (Backend::Tract, None),
-        (BackendChoice::Auto | BackendChoice::Ort, Some(lib)) => (Backend::Ort, Some(lib)),
-        (BackendChoice::Ort, None) => anyhow::bail!(
-            "ONNX Runtime is not installed: run `medmetric setup onnxruntime` (or use --backend tract)"
-        ),
-    };
-    let mut cfg = SandboxConfig::new(worker, backend, lib);
-    cfg.threads = threads.max(1);
-    Ok(cfg)
+    Ok(runtime::sandbox_config(choice.into(), threads)?)
 }
 
 /// Loads the mechanism config from a file or a built-in profile.
 pub fn mechanism_config(profile: &str, file: Option<&PathBuf>) -> anyhow::Result<MechanismConfig> {
-    match file {
-        Some(path) => {
-            let bytes = read_capped(path, 1 << 20)?;
-            let text = String::from_utf8(bytes).context("mechanism config is not UTF-8")?;
-            MechanismConfig::from_toml(&text)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
-        }
-        None => MechanismConfig::builtin(profile).map_err(|e| anyhow::anyhow!("--profile: {e}")),
-    }
+    Ok(runtime::mechanism(profile, file.map(PathBuf::as_path))?)
 }
 
 fn parse_modalities(names: &[String], config: &RoundConfig) -> anyhow::Result<Vec<Modality>> {
@@ -167,17 +155,18 @@ fn rejected(sha: &str, profile: &str, reason: String, args: &EvalArgs) -> anyhow
 pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let mech = mechanism_config(&args.profile, args.mechanism.as_ref())?;
     let profile = mech.profile.name().to_string();
-    let limits = GateLimits::default();
-    let bytes = read_capped(&args.model, limits.max_bytes)?;
-    let sha = medmetric_core::ModelDigest::of(&bytes).to_string();
-    let report = match gate::check_bytes(&bytes, &limits) {
-        Ok(r) => r,
-        Err(e) => return rejected(&sha, &profile, format!("gate: {e}"), &args),
+    let bytes = read_capped(&args.model, MAX_MODEL_BYTES)?;
+    let model = match GatedModel::gate(bytes) {
+        Ok(m) => m,
+        Err((digest, e)) => {
+            return rejected(&digest.to_string(), &profile, format!("gate: {e}"), &args);
+        }
     };
+    let sha = model.digest.to_string();
 
     let block_hash = parse_block_hash(&args.block).map_err(|e| anyhow::anyhow!("--block: {e}"))?;
     let mut config = RoundConfig {
-        size: report.size(),
+        size: model.report.size(),
         ..RoundConfig::default()
     };
     if let Some(n) = args.cases {
@@ -199,31 +188,24 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     sandbox.limits.cpu_seconds = args.cpu_seconds.max(1);
 
     let anchor = Anchor {
-        netuid: args.netuid,
-        block_number: args.number,
+        netuid: medmetric_core::NetUid(args.netuid),
+        block_number: medmetric_core::Block(args.number),
         block_hash,
     };
     // The default phantom pool is salted with the round seed, as validators
     // do: a fixed public pool could be memorised.
-    let pools: Vec<Box<dyn Pool>> = if args.pools == ["phantom"] {
-        config
-            .modalities
-            .iter()
-            .map(|&m| {
-                Box::new(medmetric_bench::pools::PhantomPool::fresh(
-                    m,
-                    anchor.seed().0,
-                )) as Box<dyn Pool>
-            })
-            .collect()
+    let pools: Option<Vec<Box<dyn Pool>>> = if args.pools == ["phantom"] {
+        None
     } else {
-        super::round::open_pools(&args.pools)?
+        Some(super::round::open_pools(&args.pools)?)
     };
-    let refs: Vec<&dyn Pool> = pools.iter().map(|p| p.as_ref()).collect();
+    let refs: Option<Vec<&dyn Pool>> = pools
+        .as_ref()
+        .map(|p| p.iter().map(|p| p.as_ref()).collect());
     let total = u64::from(config.cases_per_modality) * config.modalities.len() as u64;
     let bar = progress_bar(total, "round");
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let round = build(&anchor, &refs, &config, threads, &|| bar.inc(1))?;
+    let round = plan::build_round(&anchor, &config, refs.as_deref(), threads, &|| bar.inc(1))?;
     bar.finish_and_clear();
 
     let calib = if args.no_calibrate {
@@ -232,22 +214,25 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         calibration::calibrate(&sandbox, 15).map_err(|f| anyhow::anyhow!("calibration: {f}"))?
     };
 
+    let backend = sandbox.backend;
+    let harness = Harness::new(mech, sandbox, calib);
     let n = evaluate::image_count(&round, &modalities);
     let bar = progress_bar(n as u64, "eval");
-    let eval = evaluate::evaluate(&round, &bytes, &report, &sandbox, &modalities, &|| {
-        bar.inc(1)
-    });
+    let eval = harness.evaluate(&round, &model, &modalities, &|| bar.inc(1));
     bar.finish_and_clear();
     if let Some(f) = &eval.failure
         && !f.kind.is_model_fault()
     {
         anyhow::bail!("the validator could not evaluate the model: {f}");
     }
-    let outcome = Outcome::new(&mech, &eval, calib);
+    let outcome = Outcome {
+        scored: harness.score(&eval),
+        calibration: calib,
+    };
     if args.json {
-        print_json(&outcome.json(&sha, &profile, &mech, &round, sandbox.backend))?;
+        print_json(&outcome.json(&sha, &profile, &harness.mechanism, &round, backend))?;
     } else {
-        outcome.print(&args, &sha, &profile, &round, sandbox.backend);
+        outcome.print(&args, &sha, &profile, &round, backend);
     }
     Ok(if eval.failure.is_some() {
         ExitCode::from(EXIT_MODEL_FAILED)
@@ -258,41 +243,16 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
 
 /// A scored evaluation, ready to print.
 pub struct Outcome {
-    /// The score.
-    pub score: RoundScore,
-    /// Failure, if any.
-    pub failure: Option<Failure>,
-    /// Mean and p95 latency measured here, ms.
-    pub mean_ms: Option<f64>,
-    /// p95, ms.
-    pub p95_ms: Option<f64>,
-    /// Mean latency on the reference device, ms.
-    pub calibrated_ms: Option<f64>,
+    /// The harness's score.
+    pub scored: Scored,
     /// The calibration used.
     pub calibration: Calibration,
 }
 
 impl Outcome {
-    /// Scores `eval` with `mech`.
-    pub fn new(mech: &MechanismConfig, eval: &Evaluation, calibration: Calibration) -> Outcome {
-        let mean_ms = eval.latency_mean_ms();
-        let calibrated_ms = mean_ms.map(|m| calibration.apply(m));
-        let score = match &eval.failure {
-            Some(f) => RoundScore::failed(f.to_string()),
-            None => mechanism::score(mech, &eval.images, &eval.null, &eval.probes, calibrated_ms),
-        };
-        Outcome {
-            score,
-            failure: eval.failure.clone(),
-            mean_ms,
-            p95_ms: eval.latency_p95_ms(),
-            calibrated_ms,
-            calibration,
-        }
-    }
-
     fn per_modality(&self) -> BTreeMap<String, serde_json::Value> {
-        self.score
+        self.scored
+            .score
             .per_group
             .iter()
             .map(|(k, g)| {
@@ -319,17 +279,17 @@ impl Outcome {
     ) -> serde_json::Value {
         json!({
             "model_sha256": sha,
-            "accepted": self.failure.is_none(),
-            "reason": self.failure.as_ref().map(|f| f.to_string()),
-            "failure_kind": self.failure.as_ref().map(|f| f.kind.name()),
-            "accuracy": self.score.accuracy,
-            "speed": self.score.speed,
-            "robustness": self.score.robustness,
-            "composite": self.score.composite,
+            "accepted": self.scored.failure.is_none(),
+            "reason": self.scored.failure.as_ref().map(|f| f.to_string()),
+            "failure_kind": self.scored.failure.as_ref().map(|f| f.kind.name()),
+            "accuracy": self.scored.score.accuracy,
+            "speed": self.scored.score.speed,
+            "robustness": self.scored.score.robustness,
+            "composite": self.scored.score.composite,
             "latency_ms": {
-                "mean": self.mean_ms,
-                "p95": self.p95_ms,
-                "calibrated": self.calibrated_ms,
+                "mean": self.scored.latency.mean_ms,
+                "p95": self.scored.latency.p95_ms,
+                "calibrated": self.scored.latency.calibrated_ms,
             },
             "per_modality": self.per_modality(),
             "profile": profile,
@@ -361,15 +321,15 @@ impl Outcome {
             round.items.len(),
             round.probes.len()
         );
-        if let Some(f) = &self.failure {
+        if let Some(f) = &self.scored.failure {
             println!("FAILED   {f}");
         }
         let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
         println!(
             "latency  mean {} ms, p95 {} ms here; {} ms on the reference device (×{:.3})",
-            ms(self.mean_ms),
-            ms(self.p95_ms),
-            ms(self.calibrated_ms),
+            ms(self.scored.latency.mean_ms),
+            ms(self.scored.latency.p95_ms),
+            ms(self.scored.latency.calibrated_ms),
             self.calibration.factor
         );
         println!();
@@ -377,13 +337,13 @@ impl Outcome {
             "  {:<10} {:>9} {:>9} {:>11} {:>10}",
             "modality", "accuracy", "speed", "robustness", "composite"
         );
-        for (name, g) in &self.score.per_group {
+        for (name, g) in &self.scored.score.per_group {
             println!(
                 "  {:<10} {:>9.4} {:>9.4} {:>11.4} {:>10.4}",
                 name, g.accuracy, g.speed, g.robustness, g.composite
             );
         }
-        let s = &self.score;
+        let s = &self.scored.score;
         println!(
             "  {:<10} {:>9.4} {:>9.4} {:>11.4} {:>10.4}",
             "all", s.accuracy, s.speed, s.robustness, s.composite

@@ -151,8 +151,8 @@ fn build_cmd(args: BuildArgs) -> anyhow::Result<ExitCode> {
         config.size = s;
     }
     let anchor = Anchor {
-        netuid: args.netuid,
-        block_number: args.number,
+        netuid: medmetric_core::NetUid(args.netuid),
+        block_number: medmetric_core::Block(args.number),
         block_hash,
     };
     let b = build_and_write(&anchor, &args.pools, &config, args.threads, &args.out)?;

@@ -9,18 +9,16 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use medmetric_bench::RoundConfig;
-use medmetric_chain::{Chain, DevnetClient};
+use medmetric_chain::Chain;
+use medmetric_devnet::DevnetClient;
+use medmetric_harness::Harness;
+use medmetric_harness::calibration::{self, Calibration};
 use medmetric_store::LocalStore;
-use medmetric_validator::calibration::{self, Calibration};
 use medmetric_validator::metrics;
 use medmetric_validator::node::{Behaviour, NodeConfig, Validator};
 use medmetric_validator::state::State;
 
 use super::eval::{BackendChoice, mechanism_config, sandbox_config};
-
-/// The devnet server `--chain devnet` talks to, unless `$MEDMETRIC_CHAIN`
-/// names another.
-pub const DEFAULT_DEVNET_URL: &str = "http://127.0.0.1:9944";
 
 #[derive(Debug, Subcommand)]
 pub enum ValidatorCommand {
@@ -54,7 +52,8 @@ pub struct RunArgs {
     /// State database (SQLite).
     #[arg(long, default_value = "validator.sqlite")]
     pub state: PathBuf,
-    /// Local content-addressed artifact store that miners publish to.
+    /// Local content-addressed artifact store that miners publish to
+    /// [default: $MEDMETRIC_CACHE/store, else ~/.cache/medmetric/store].
     #[arg(long)]
     pub store: Option<PathBuf>,
     /// Runtime: auto, tract or ort.
@@ -94,30 +93,13 @@ pub struct RunArgs {
 
 /// Resolves `--chain` to a devnet server URL.
 pub fn chain_url(chain: &str) -> anyhow::Result<String> {
-    if chain == "devnet" {
-        return Ok(std::env::var("MEDMETRIC_CHAIN").unwrap_or_else(|_| DEFAULT_DEVNET_URL.into()));
-    }
-    if chain.starts_with("http://") {
-        return Ok(chain.to_string());
-    }
-    anyhow::bail!(
-        "--chain {chain}: this build talks to the MedMetric devnet (devnet or http://HOST:PORT); \
-         the subtensor backend for finney/test is not included"
-    )
+    Ok(medmetric_devnet::resolve_chain_spec_from_env(chain)?)
 }
 
 pub fn run(cmd: ValidatorCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         ValidatorCommand::Run(args) => run_validator(args),
     }
-}
-
-fn default_store() -> PathBuf {
-    let cache = std::env::var_os("MEDMETRIC_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/medmetric")))
-        .unwrap_or_else(|| PathBuf::from(".medmetric-cache"));
-    cache.join("store")
 }
 
 fn run_validator(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -147,55 +129,46 @@ fn run_validator(args: RunArgs) -> anyhow::Result<ExitCode> {
     round
         .validate()
         .map_err(|e| anyhow::anyhow!("round config: {e}"))?;
-    let (_, hotkey) = super::miner::resolve_wallet(&args.wallet_name, &args.wallet_hotkey, None)?;
+    let (_, hotkey) =
+        medmetric_miner::wallet::resolve_wallet(&args.wallet_name, &args.wallet_hotkey, None)?;
+    let mut harness = Harness::new(mechanism, sandbox, calibration);
+    harness.workers = args.workers.unwrap_or(cores).max(1);
     let cfg = NodeConfig {
         hotkey: hotkey.clone(),
-        mechanism,
+        harness,
         round,
         eval_delay: args.eval_delay,
-        sandbox,
-        calibration,
-        workers: args.workers.unwrap_or(cores).max(1),
-        max_artifact_bytes: 100 * 1024 * 1024,
+        max_artifact_bytes: medmetric_core::limits::MAX_MODEL_BYTES,
         behaviour: Behaviour::Honest,
         submit_attempts: 5,
         build_threads: cores,
     };
-    let store_dir = args.store.clone().unwrap_or_else(default_store);
+    let store_dir = super::miner::store_dir(args.store.as_deref())?;
     let store = LocalStore::open(&store_dir)?;
     let state = State::open(&args.state)?;
     let mut node = Validator::new(&chain, cfg, store, state);
     if !args.metrics_addr.is_empty() {
         let addr = metrics::serve(&args.metrics_addr, node.metrics())
             .with_context(|| format!("cannot serve metrics on {}", args.metrics_addr))?;
-        eprintln!(
-            "{}",
-            serde_json::json!({"event": "metrics.listening", "addr": addr.to_string()})
-        );
+        tracing::info!(event = "metrics.listening", addr = %addr);
     }
-    eprintln!(
-        "{}",
-        serde_json::json!({"event": "validator.start", "hotkey": hotkey.0, "chain": url,
-            "netuid": chain.netuid().0, "state": args.state, "store": store_dir,
-            "calibration_factor": calibration.factor})
-    );
+    tracing::info!(event = "validator.start", hotkey = %hotkey, chain = %url,
+        netuid = chain.netuid().0, state = %args.state.display(), store = %store_dir.display(),
+        calibration_factor = calibration.factor);
     let stop = Arc::new(AtomicBool::new(false));
     loop {
         match node.step(&|_| {}) {
             Ok(Some(o)) => println!(
                 "{}",
                 serde_json::json!({"event": "round", "anchor": o.anchor, "seed": o.seed,
-                    "models": o.evals.len(), "uids": o.weights.0, "weights": o.weights.1,
+                    "models": o.evals.len(), "uids": o.weights.uids, "weights": o.weights.values,
                     "submitted": o.submitted, "seconds": o.eval_seconds})
             ),
             Ok(None) => {}
             // The chain or the state failing is not fatal for a daemon:
             // log, back off, try again (a one-shot run reports it).
             Err(e) if !args.once => {
-                eprintln!(
-                    "{}",
-                    serde_json::json!({"event": "step.error", "error": e.to_string()})
-                );
+                tracing::error!(event = "step.error", error = %e);
                 std::thread::sleep(Duration::from_millis(args.poll_ms.max(100) * 5));
             }
             Err(e) => return Err(e.into()),

@@ -5,6 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
+use medmetric_chain::validity::{
+    CHAIN_ENFORCED_MAX_WEIGHT_LIMIT, ChainWeightParams, check_set_weights,
+};
 use medmetric_scoring::weights::{
     DEFAULT_MAX_WEIGHT_LIMIT, DEFAULT_MIN_ALLOWED_WEIGHTS, ScoresFile, WeightParams,
 };
@@ -35,8 +38,17 @@ pub fn run(args: WeightsArgs) -> anyhow::Result<ExitCode> {
     let params = WeightParams {
         max_weight_limit: args.max_weight_limit,
         min_allowed_weights: args.min_allowed_weights,
-        ..WeightParams::default()
     };
-    print_json(&scores.to_weights(&params)?)?;
+    let out = scores.to_weights(&params)?;
+    // The SDK would send a vector the chain refuses (small weights rounded
+    // to zero can leave too few); say so instead of printing it.
+    let chain = ChainWeightParams {
+        subnet_n: scores.uids.len(),
+        min_allowed_weights: args.min_allowed_weights,
+        max_weight_limit: CHAIN_ENFORCED_MAX_WEIGHT_LIMIT,
+    };
+    check_set_weights(&chain, None, &out.uids, &out.weights)
+        .map_err(|r| anyhow::anyhow!("the chain would reject these weights: {r}"))?;
+    print_json(&out)?;
     Ok(ExitCode::SUCCESS)
 }

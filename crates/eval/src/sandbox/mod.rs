@@ -1,4 +1,4 @@
-//! Running untrusted models in a confined worker process (SPEC §5).
+//! Running untrusted models in a confined worker process (docs/evaluator.md).
 //!
 //! The validator never runs a model in its own process. [`Session::start`]
 //! spawns the worker binary (`medmetric-worker`, which links only this
@@ -38,7 +38,7 @@ pub const WORKER_NAME: &str = "medmetric-worker";
 const STDERR_CAP: usize = 16 * 1024;
 
 /// Why a model's evaluation failed.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureKind {
     /// The wall-clock limit passed; the worker was killed.
@@ -89,7 +89,7 @@ impl FailureKind {
 }
 
 /// A failed evaluation with its reason.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, thiserror::Error)]
 #[error("{}: {detail}", kind.name())]
 pub struct Failure {
     /// What went wrong.
@@ -127,6 +127,10 @@ impl From<EvalError> for Failure {
 pub struct SandboxConfig {
     /// Path of the worker binary.
     pub worker: PathBuf,
+    /// Arguments it is started with: none for the dedicated
+    /// `medmetric-worker`, the worker-mode argument when a program runs
+    /// itself as the worker ([`locate_worker`]).
+    pub worker_args: Vec<String>,
     /// Runtime.
     pub backend: Backend,
     /// ONNX Runtime library (required for [`Backend::Ort`]).
@@ -142,6 +146,7 @@ impl SandboxConfig {
     pub fn new(worker: PathBuf, backend: Backend, ort_library: Option<PathBuf>) -> SandboxConfig {
         SandboxConfig {
             worker,
+            worker_args: Vec::new(),
             backend,
             ort_library,
             threads: 1,
@@ -163,6 +168,22 @@ pub fn find_worker() -> Option<PathBuf> {
     [dir.join(WORKER_NAME), dir.parent()?.join(WORKER_NAME)]
         .into_iter()
         .find(|p| p.is_file())
+}
+
+/// The worker to start: the dedicated [`WORKER_NAME`] binary when
+/// [`find_worker`] finds it (it links only the evaluation crate), else the
+/// running program itself started with `self_mode` as its only argument —
+/// for a program whose `main` hands that argument to [`worker::main`]
+/// (the `medmetric` command does), so that a binary built alone, as
+/// `cargo run -p medmetric-cli` builds it, can still evaluate. `None` when
+/// neither is available.
+pub fn locate_worker(self_mode: Option<&str>) -> Option<(PathBuf, Vec<String>)> {
+    if let Some(path) = find_worker() {
+        return Some((path, Vec::new()));
+    }
+    let mode = self_mode?;
+    let exe = std::env::current_exe().ok()?;
+    Some((exe, vec![mode.to_string()]))
 }
 
 /// One inference's checked result.
@@ -203,7 +224,8 @@ impl std::fmt::Debug for Session {
 fn spawn(cfg: &SandboxConfig) -> Result<Child, Failure> {
     let mut cmd = Command::new(&cfg.worker);
     let limits = cfg.limits.clone();
-    cmd.env_clear()
+    cmd.args(&cfg.worker_args)
+        .env_clear()
         .current_dir("/")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

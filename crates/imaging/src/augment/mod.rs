@@ -1,4 +1,4 @@
-//! Deterministic augmentation for benchmark rounds (SPEC §4, §10).
+//! Deterministic augmentation for benchmark rounds (docs/augmentation.md).
 //!
 //! Every operation is an explicit, serialisable parameter struct wrapped in
 //! [`Augmentation`]; a round manifest records the list, and anyone replaying

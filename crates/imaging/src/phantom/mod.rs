@@ -2,7 +2,7 @@
 //! long-bone radiograph, each optionally carrying a lesion whose mask is known
 //! by construction.
 //!
-//! These are the embedded default pool of SPEC §4: every validator can build
+//! These are the embedded default pool (docs/phantoms.md): every validator can build
 //! them from nothing but a seed. They are drawn from analytic anatomy —
 //! lungs, ribs and heart; skull, ventricles and a folded cortex; a tibia with
 //! cortex and trabecular marrow — with intensities made the way the modality

@@ -1,5 +1,5 @@
 //! Data pools: named, content-addressed collections of labelled cases that
-//! benchmark rounds sample from (SPEC §4).
+//! benchmark rounds sample from (docs/pools.md).
 //!
 //! A [`Pool`] lists its cases ([`CaseInfo`]: id, modality, label, whether
 //! the lesion mask is known) and loads any of them at a requested square

@@ -1,5 +1,5 @@
 //! Image files in, `[0, 1]` images out: one preprocessing function per
-//! format, shared by pools, `eval` and `infer` (SPEC §2: the preprocessing is
+//! format, shared by pools, `eval` and `infer` (docs/model-contract.md#what-the-model-sees: the preprocessing is
 //! part of the model contract).
 //!
 //! The format is recognised from the bytes, never from the file name:
@@ -132,7 +132,7 @@ pub fn check_options(
 }
 
 /// 8/16-bit grayscale PNG → `[0, 1]` by the min-max stretch over the raw
-/// integer samples (SPEC §2).
+/// integer samples (docs/model-contract.md#what-the-model-sees).
 pub fn preprocess_png(bytes: &[u8], limits: &ReadLimits) -> Result<GrayImage, png_io::PngError> {
     let d = png_io::decode_gray(bytes, &png_limits(limits))?;
     Ok(GrayImage {

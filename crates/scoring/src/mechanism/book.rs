@@ -1,4 +1,4 @@
-//! The score book: one moving score per **hotkey** (SPEC §7).
+//! The score book: one moving score per **hotkey** (docs/mechanism.md#7-the-score-book).
 //!
 //! Uids are reused when a miner deregisters and a new hotkey takes the
 //! slot, so the book never looks at uids: a new hotkey starts at 0 whatever
@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use medmetric_core::Hotkey;
 use serde::{Deserialize, Serialize};
 
 use super::config::MechanismConfig;
@@ -29,7 +30,7 @@ pub struct BookEntry {
 /// Moving scores keyed by hotkey, plus the id of the last round applied.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ScoreBook {
-    entries: BTreeMap<String, BookEntry>,
+    entries: BTreeMap<Hotkey, BookEntry>,
     last_round: Option<u64>,
 }
 
@@ -58,19 +59,19 @@ impl ScoreBook {
         &mut self,
         cfg: &MechanismConfig,
         round_id: u64,
-        results: &BTreeMap<String, f64>,
-        registered: &[String],
+        results: &BTreeMap<Hotkey, f64>,
+        registered: &[Hotkey],
     ) -> bool {
         if self.last_round.is_some_and(|last| round_id <= last) {
             return false;
         }
         let alpha = cfg.ema.alpha;
-        let registered: BTreeSet<&str> = registered.iter().map(String::as_str).collect();
-        self.entries.retain(|h, _| registered.contains(h.as_str()));
+        let registered: BTreeSet<&Hotkey> = registered.iter().collect();
+        self.entries.retain(|h, _| registered.contains(h));
         for hotkey in registered {
             let c = results.get(hotkey).copied().unwrap_or(0.0);
             let c = if c.is_nan() { 0.0 } else { c.clamp(0.0, 1.0) };
-            let entry = self.entries.entry(hotkey.to_string()).or_insert(BookEntry {
+            let entry = self.entries.entry(hotkey.clone()).or_insert(BookEntry {
                 ema: 0.0,
                 rounds: 0,
                 first_round: round_id,
@@ -92,13 +93,13 @@ impl ScoreBook {
     }
 
     /// Every entry, by hotkey.
-    pub fn entries(&self) -> &BTreeMap<String, BookEntry> {
+    pub fn entries(&self) -> &BTreeMap<Hotkey, BookEntry> {
         &self.entries
     }
 
     /// `(hotkey, moving score)` in hotkey order: the input of
     /// [`super::reward::apply`].
-    pub fn scores(&self) -> Vec<(String, f64)> {
+    pub fn scores(&self) -> Vec<(Hotkey, f64)> {
         self.entries
             .iter()
             .map(|(h, e)| (h.clone(), e.ema))
@@ -119,12 +120,12 @@ mod tests {
         MechanismConfig::builtin("medmetric").unwrap()
     }
 
-    fn results(items: &[(&str, f64)]) -> BTreeMap<String, f64> {
-        items.iter().map(|(h, s)| (h.to_string(), *s)).collect()
+    fn results(items: &[(&str, f64)]) -> BTreeMap<Hotkey, f64> {
+        items.iter().map(|(h, s)| (Hotkey::from(*h), *s)).collect()
     }
 
-    fn keys(items: &[&str]) -> Vec<String> {
-        items.iter().map(|s| s.to_string()).collect()
+    fn keys(items: &[&str]) -> Vec<Hotkey> {
+        items.iter().map(|s| Hotkey::from(*s)).collect()
     }
 
     #[test]
@@ -188,7 +189,11 @@ mod tests {
         // uid -> hotkey, before and after uid 1 is re-registered.
         let mut metagraph: BTreeMap<u16, String> =
             [(0, "alice".to_string()), (1, "bob".to_string())].into();
-        let hotkeys = |m: &BTreeMap<u16, String>| m.values().cloned().collect::<Vec<_>>();
+        let hotkeys = |m: &BTreeMap<u16, String>| {
+            m.values()
+                .map(|h| Hotkey::from(h.as_str()))
+                .collect::<Vec<_>>()
+        };
         for round in 1..=20 {
             book.update(
                 &c,

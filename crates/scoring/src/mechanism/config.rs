@@ -54,7 +54,7 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Profile {
-    /// SPEC §6's seed formulas, literally.
+    /// The seed design's formulas (docs/design.md#6-scoring), literally.
     Seed,
     /// The default: skill against the null predictor, gated speed and
     /// robustness.
@@ -95,9 +95,9 @@ pub struct Components {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccuracySplit {
-    /// Weight of the segmentation part (SPEC §6: 0.6).
+    /// Weight of the segmentation part (docs/design.md#6-scoring: 0.6).
     pub segmentation: f64,
-    /// Weight of the classification part (SPEC §6: 0.4).
+    /// Weight of the classification part (docs/design.md#6-scoring: 0.4).
     pub classification: f64,
 }
 
@@ -111,7 +111,7 @@ pub struct SpeedCurve {
     pub slow_ms: f64,
 }
 
-/// When a robustness probe passes (SPEC §6 `R_robust`).
+/// When a robustness probe passes (`R_robust`, docs/design.md#6-scoring).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RobustnessRule {
@@ -122,8 +122,8 @@ pub struct RobustnessRule {
 }
 
 impl RobustnessRule {
-    /// SPEC §6's rule: pairwise Dice > 0.8, mean Dice against truth ≥ 0.5.
-    pub const SPEC: RobustnessRule = RobustnessRule {
+    /// The probe rule of docs/design.md#6-scoring: pairwise Dice > 0.8, mean Dice against truth ≥ 0.5.
+    pub const DESIGN: RobustnessRule = RobustnessRule {
         min_pairwise_dice: 0.8,
         min_truth_dice: 0.5,
     };
@@ -302,7 +302,7 @@ impl MechanismConfig {
         hex::encode(h.finalize())
     }
 
-    /// The accuracy split, SPEC §6's 0.6/0.4 where the profile has none.
+    /// The accuracy split, 0.6/0.4 (docs/design.md#6-scoring) where the profile has none.
     pub(crate) fn accuracy_split(&self) -> AccuracySplit {
         self.accuracy.unwrap_or(AccuracySplit {
             segmentation: 0.6,

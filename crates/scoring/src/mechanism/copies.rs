@@ -1,4 +1,4 @@
-//! Copy detection (SPEC §7): two layers, the earliest commitment keeps its
+//! Copy detection (docs/mechanism.md#5-copy-detection): two layers, the earliest commitment keeps its
 //! score, duplicates get 0.
 //!
 //! **Outputs.** Two models' outputs on the same round (the same elements in
@@ -50,6 +50,7 @@
 
 use std::collections::BTreeMap;
 
+use medmetric_core::Hotkey;
 use serde::{Deserialize, Serialize};
 
 use super::config::{CopyTolerances, MechanismConfig};
@@ -67,7 +68,7 @@ const PREFILTER_MARGIN: f64 = 0.1;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CopyEntry {
     /// The miner's hotkey.
-    pub hotkey: String,
+    pub hotkey: Hotkey,
     /// Block of the model's commitment.
     pub commit_block: u64,
     /// The model's outputs on this round (probabilities), concatenated in
@@ -113,10 +114,10 @@ pub struct WeightEvidence {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CopyVerdict {
     /// The hotkey treated as the original (earliest commitment of the group).
-    pub original: String,
+    pub original: Hotkey,
     /// The hotkey the evidence below was measured against (the original
     /// itself unless the link is indirect).
-    pub matched: String,
+    pub matched: Hotkey,
     /// This round's output evidence against `matched`, if comparable.
     pub outputs: Option<OutputEvidence>,
     /// This round's weight evidence against `matched`, if comparable.
@@ -327,7 +328,7 @@ pub fn reduce_weights(tensors: &[Vec<f32>], max_per_tensor: usize) -> Vec<Vec<f3
 /// Finds duplicates among one round's models. Returns a verdict for every
 /// duplicate, keyed by hotkey; originals and unrelated models are absent.
 /// If a hotkey appears twice, only its first entry is used.
-pub fn detect(cfg: &MechanismConfig, entries: &[CopyEntry]) -> BTreeMap<String, CopyVerdict> {
+pub fn detect(cfg: &MechanismConfig, entries: &[CopyEntry]) -> BTreeMap<Hotkey, CopyVerdict> {
     let tol = &cfg.copies;
     let mut seen = std::collections::BTreeSet::new();
     let mut models: Vec<&CopyEntry> = entries
@@ -427,7 +428,7 @@ fn union(parent: &mut [usize], a: usize, b: usize) {
 }
 
 /// Sets the composite of every duplicate to 0 before the score book sees it.
-pub fn zero_copies(results: &mut BTreeMap<String, f64>, verdicts: &BTreeMap<String, CopyVerdict>) {
+pub fn zero_copies(results: &mut BTreeMap<Hotkey, f64>, verdicts: &BTreeMap<Hotkey, CopyVerdict>) {
     for hotkey in verdicts.keys() {
         if let Some(v) = results.get_mut(hotkey) {
             *v = 0.0;
@@ -441,7 +442,7 @@ pub struct LedgerRecord {
     /// The copier's commitment block the verdict belongs to.
     pub commit_block: u64,
     /// The original named when the verdict was made.
-    pub original: String,
+    pub original: Hotkey,
     /// Round of the first verdict.
     pub first_round: u64,
     /// Last round with fresh evidence.
@@ -451,7 +452,7 @@ pub struct LedgerRecord {
 /// Copy verdicts remembered across rounds (see the module docs for the rule).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CopyLedger {
-    records: BTreeMap<String, LedgerRecord>,
+    records: BTreeMap<Hotkey, LedgerRecord>,
 }
 
 impl CopyLedger {
@@ -470,7 +471,7 @@ impl CopyLedger {
         cfg: &MechanismConfig,
         round_id: u64,
         entries: &[CopyEntry],
-    ) -> BTreeMap<String, CopyVerdict> {
+    ) -> BTreeMap<Hotkey, CopyVerdict> {
         for e in entries {
             if self
                 .records
@@ -520,10 +521,9 @@ impl CopyLedger {
     }
 
     /// Forgets hotkeys that are no longer registered.
-    pub fn retain_registered(&mut self, registered: &[String]) {
-        let keep: std::collections::BTreeSet<&str> =
-            registered.iter().map(String::as_str).collect();
-        self.records.retain(|h, _| keep.contains(h.as_str()));
+    pub fn retain_registered(&mut self, registered: &[Hotkey]) {
+        let keep: std::collections::BTreeSet<&Hotkey> = registered.iter().collect();
+        self.records.retain(|h, _| keep.contains(h));
     }
 
     /// The record for a hotkey, if it is a remembered copier.
@@ -552,7 +552,7 @@ mod tests {
 
     fn entry(hotkey: &str, block: u64, shift: f64) -> CopyEntry {
         CopyEntry {
-            hotkey: hotkey.to_string(),
+            hotkey: Hotkey::from(hotkey),
             commit_block: block,
             outputs: (0..200)
                 .map(|i| sigmoid(f64::from(i % 13) - 6.0 + shift))

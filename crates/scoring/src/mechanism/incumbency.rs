@@ -1,4 +1,4 @@
-//! The earlier-commitment advantage ε (SPEC §7).
+//! The earlier-commitment advantage ε (docs/design.md#7-incentives-and-weights).
 //!
 //! An earlier commitment holds an advantage `ε = initial · 2^(−age/half_life)`
 //! where `age` is the number of blocks since *that earlier* commitment. A
@@ -9,6 +9,8 @@
 //! the earlier model, not of the challenger, drives the decay, as in
 //! Bittensor's pretraining subnet: a challenger gains nothing by waiting
 //! after it commits, only the incumbent's age matters.)
+
+use medmetric_core::Hotkey;
 
 use super::config::MechanismConfig;
 
@@ -32,9 +34,9 @@ pub fn epsilon(cfg: &MechanismConfig, commit_block: u64, current_block: u64) -> 
 /// are negative count as 0; the output is never negative.
 pub fn apply_incumbency(
     cfg: &MechanismConfig,
-    scores: &[(String, u64, f64)],
+    scores: &[(Hotkey, u64, f64)],
     current_block: u64,
-) -> Vec<(String, f64)> {
+) -> Vec<(Hotkey, f64)> {
     let clean = |s: f64| if s.is_finite() && s > 0.0 { s } else { 0.0 };
     let mut order: Vec<usize> = (0..scores.len()).collect();
     order.sort_by(|&a, &b| {
@@ -77,8 +79,8 @@ mod tests {
         MechanismConfig::builtin("medmetric").unwrap()
     }
 
-    fn t(h: &str, b: u64, s: f64) -> (String, u64, f64) {
-        (h.to_string(), b, s)
+    fn t(h: &str, b: u64, s: f64) -> (Hotkey, u64, f64) {
+        (Hotkey::from(h), b, s)
     }
 
     #[test]

@@ -92,7 +92,7 @@ impl ImageMetrics {
         self.cls.is_some()
     }
 
-    /// SPEC §6 `L_seg = (1 − Dice) + BCE`; 1 without a mask output.
+    /// `L_seg = (1 − Dice) + BCE` (docs/design.md#6-scoring); 1 without a mask output.
     pub fn seg_loss(&self) -> f64 {
         match &self.mask {
             Some(m) => (1.0 - m.dice) + m.bce,
@@ -100,7 +100,7 @@ impl ImageMetrics {
         }
     }
 
-    /// SPEC §6 `L_cls = BCE(y, cls) / ln 2`; 1 without a `cls` output.
+    /// `L_cls = BCE(y, cls) / ln 2` (docs/design.md#6-scoring); 1 without a `cls` output.
     pub fn cls_loss(&self) -> f64 {
         metrics::cls_loss_bits(self.abnormal, self.cls_probability())
     }
@@ -217,9 +217,9 @@ impl ProbeOutcome {
         self
     }
 
-    /// SPEC §6's rule with its own thresholds ([`RobustnessRule::SPEC`]).
+    /// The probe rule of docs/design.md#6-scoring with its own thresholds ([`RobustnessRule::DESIGN`]).
     pub fn passed(&self) -> bool {
-        self.passes(&RobustnessRule::SPEC)
+        self.passes(&RobustnessRule::DESIGN)
     }
 
     /// Whether the probe passes `rule`: every pairwise Dice above

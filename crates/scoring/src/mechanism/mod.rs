@@ -1,4 +1,4 @@
-//! The incentive mechanism (SPEC §6–7): from per-image measurements to the
+//! The incentive mechanism (docs/mechanism.md): from per-image measurements to the
 //! shares that become weights.
 //!
 //! A round flows through it like this:

@@ -7,12 +7,14 @@
 //! depends on input order. The shares feed
 //! [`crate::weights::weights_for_emit`].
 
+use medmetric_core::Hotkey;
+
 use super::config::{MechanismConfig, RewardCurve};
 use super::score::MinerType;
 
 /// Applies the config's curve to `(hotkey, score)` pairs and returns
 /// `(hotkey, share)` in input order.
-pub fn apply(cfg: &MechanismConfig, scores: &[(String, f64)]) -> Vec<(String, f64)> {
+pub fn apply(cfg: &MechanismConfig, scores: &[(Hotkey, f64)]) -> Vec<(Hotkey, f64)> {
     let values: Vec<f64> = scores.iter().map(|(_, s)| clean(*s)).collect();
     let keys: Vec<&str> = scores.iter().map(|(h, _)| h.as_str()).collect();
     let shares = curve(&cfg.reward, &keys, &values);
@@ -29,10 +31,10 @@ pub fn apply(cfg: &MechanismConfig, scores: &[(String, f64)]) -> Vec<(String, f6
 /// renormalised. Without `[miner_types]` it is [`apply`].
 pub fn apply_by_type(
     cfg: &MechanismConfig,
-    scores: &[(String, MinerType, f64)],
-) -> Vec<(String, f64)> {
+    scores: &[(Hotkey, MinerType, f64)],
+) -> Vec<(Hotkey, f64)> {
     let Some(shares) = cfg.miner_types else {
-        let plain: Vec<(String, f64)> = scores.iter().map(|(h, _, s)| (h.clone(), *s)).collect();
+        let plain: Vec<(Hotkey, f64)> = scores.iter().map(|(h, _, s)| (h.clone(), *s)).collect();
         return apply(cfg, &plain);
     };
     let mut out = vec![0.0f64; scores.len()];
@@ -130,11 +132,11 @@ mod tests {
         c
     }
 
-    fn s(items: &[(&str, f64)]) -> Vec<(String, f64)> {
-        items.iter().map(|(h, v)| (h.to_string(), *v)).collect()
+    fn s(items: &[(&str, f64)]) -> Vec<(Hotkey, f64)> {
+        items.iter().map(|(h, v)| (Hotkey::from(*h), *v)).collect()
     }
 
-    fn shares(out: &[(String, f64)]) -> Vec<f64> {
+    fn shares(out: &[(Hotkey, f64)]) -> Vec<f64> {
         out.iter().map(|(_, w)| *w).collect()
     }
 
@@ -155,8 +157,8 @@ mod tests {
         let c = with(RewardCurve::Wta {});
         let a = apply(&c, &s(&[("zed", 0.5), ("amy", 0.5)]));
         let b = apply(&c, &s(&[("amy", 0.5), ("zed", 0.5)]));
-        assert_eq!(a[1], ("amy".to_string(), 1.0));
-        assert_eq!(b[0], ("amy".to_string(), 1.0));
+        assert_eq!(a[1], (Hotkey::from("amy"), 1.0));
+        assert_eq!(b[0], (Hotkey::from("amy"), 1.0));
     }
 
     #[test]
@@ -196,9 +198,9 @@ mod tests {
     fn shares_per_miner_type() {
         let c = MechanismConfig::builtin("sn34").unwrap();
         let items = vec![
-            ("d1".to_string(), MinerType::Detector, 0.6),
-            ("d2".to_string(), MinerType::Detector, 0.2),
-            ("s1".to_string(), MinerType::Segmenter, 0.1),
+            (Hotkey::from("d1"), MinerType::Detector, 0.6),
+            (Hotkey::from("d2"), MinerType::Detector, 0.2),
+            (Hotkey::from("s1"), MinerType::Segmenter, 0.1),
         ];
         let w = shares(&apply_by_type(&c, &items));
         assert!((w[0] - 0.375).abs() < 1e-15 && (w[1] - 0.125).abs() < 1e-15);

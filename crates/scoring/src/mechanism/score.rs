@@ -144,7 +144,7 @@ pub fn score(
     }
 }
 
-/// SPEC §6 `R_speed` on the calibrated latency; 0 when unknown.
+/// `R_speed` (docs/design.md#6-scoring) on the calibrated latency; 0 when unknown.
 pub fn speed_credit(cfg: &MechanismConfig, latency_ms: Option<f64>) -> f64 {
     match latency_ms {
         Some(t) if t.is_finite() && t >= 0.0 => {
@@ -201,12 +201,12 @@ fn skill(model: f64, null: f64) -> f64 {
     clamp01((model - null) / headroom)
 }
 
-/// SPEC §6's per-image segmentation part `clamp01(1 − L_seg)`.
+/// The per-image segmentation part (docs/design.md#6-scoring) `clamp01(1 − L_seg)`.
 fn seg_part(m: &ImageMetrics) -> f64 {
     clamp01(1.0 - m.seg_loss())
 }
 
-/// SPEC §6's per-image classification part `clamp01(1 − L_cls)`.
+/// The per-image classification part (docs/design.md#6-scoring) `clamp01(1 − L_cls)`.
 fn cls_part(m: &ImageMetrics) -> f64 {
     clamp01(1.0 - m.cls_loss())
 }

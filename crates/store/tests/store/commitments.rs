@@ -1,7 +1,7 @@
 //! Commitments: the format, the binding, the chain fields, and a hostile
 //! corpus each refused for the right reason.
 
-use medmetric_core::{Hotkey, ModelDigest};
+use medmetric_core::{Hotkey, Modality, ModelDigest};
 use medmetric_store::cid::{Cid, Codec, Version};
 use medmetric_store::commitment::{self, Commitment, CommitmentError, MAX_FIELD0_BYTES};
 
@@ -17,36 +17,38 @@ fn round_trip_for_every_modality_and_cid_form() {
     let onnx = b"onnx bytes";
     let digest = ModelDigest::of(onnx);
     let hotkey = Hotkey("5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY".into());
-    for modality in commitment::MODALITIES {
+    for modality in Modality::ALL {
         for cid in [
             Cid::of(onnx, Version::V0),
             Cid::of(onnx, Version::V1),
             Cid::v1(Codec::DagPb, [3; 32]),
         ] {
-            let c = Commitment::new(modality, cid, &digest, &hotkey).unwrap();
+            let c = Commitment::new(modality, cid, &digest, &hotkey);
             let (raw, binding) = c.fields();
             assert_eq!(raw, format!("mm1:{modality}:{cid}").into_bytes());
             assert!(raw.len() <= MAX_FIELD0_BYTES);
             let parsed = Commitment::parse(&raw, &binding).unwrap();
             assert_eq!(parsed, c);
-            assert_eq!(parsed.modality(), modality);
+            assert_eq!(parsed.modality(), modality.name());
+            assert_eq!(parsed.modality_kind(), modality);
             assert_eq!(parsed.cid(), &cid);
             assert!(parsed.verify_binding(&digest, &hotkey));
             assert!(!parsed.verify_binding(&ModelDigest::of(b"other"), &hotkey));
             assert!(!parsed.verify_binding(&digest, &Hotkey("someone-else".into())));
-            #[cfg(feature = "chain")]
-            {
-                let fields = c.to_chain_fields();
-                assert!(medmetric_chain::check_commitment_fields(&fields).is_ok());
-                assert_eq!(Commitment::from_chain_fields(&fields).unwrap(), c);
-                assert_eq!(Commitment::try_from(fields.as_slice()).unwrap(), c);
-            }
+            let fields = c.to_chain_fields();
+            assert!(medmetric_chain::check_commitment_fields(&fields).is_ok());
+            assert_eq!(Commitment::from_chain_fields(&fields).unwrap(), c);
+            assert_eq!(Commitment::try_from(fields.as_slice()).unwrap(), c);
         }
     }
-    assert!(matches!(
-        Commitment::new("mri", Cid::of(onnx, Version::V0), &digest, &hotkey),
-        Err(CommitmentError::UnknownModality { .. })
-    ));
+    // Only the exact names parse back.
+    for name in ["mri", "CXR", "Brain"] {
+        let raw = format!("mm1:{name}:{}", Cid::of(onnx, Version::V0));
+        assert!(matches!(
+            Commitment::parse(raw.as_bytes(), &ok_binding()),
+            Err(CommitmentError::UnknownModality { .. })
+        ));
+    }
 }
 
 #[test]
@@ -134,10 +136,10 @@ fn hostile_commitments_are_refused_for_the_right_reason() {
 }
 
 /// The conversions to and from the chain crate's commitment fields.
-#[cfg(feature = "chain")]
 mod chain {
     use super::*;
-    use medmetric_chain::{Chain, Coldkey, CommitmentField, Devnet, DevnetConfig};
+    use medmetric_chain::{Chain, Coldkey, CommitmentField};
+    use medmetric_devnet::{Devnet, DevnetConfig};
 
     #[test]
     fn chain_fields_must_be_raw_then_sha256() {
@@ -191,7 +193,7 @@ mod chain {
 
         let onnx = b"the honest model".repeat(100);
         let digest = ModelDigest::of(&onnx);
-        let mine = Commitment::new("cxr", Cid::of(&onnx, Version::V0), &digest, &miner).unwrap();
+        let mine = Commitment::new(Modality::Cxr, Cid::of(&onnx, Version::V0), &digest, &miner);
         chain
             .set_commitment(&miner, &mine.to_chain_fields())
             .unwrap();

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use medmetric_chain::{BlockInfo, Chain, ChainError, Rejection};
 use medmetric_core::Hotkey;
+use medmetric_http::{HttpError, Limits, Request};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -15,10 +17,9 @@ use crate::api::{
     CommitmentsResponse, ErrorBody, RegisterRequest, RegisterResponse, RevealWeightsRequest,
     RowsResponse, StakeRequest, StakeResponse, WaitResponse, WeightsRequest,
 };
-use crate::error::ChainError;
-use crate::http::{self, ReadError, Request};
-use crate::types::BlockInfo;
-use crate::{Chain, Devnet, DevnetControl};
+use crate::{Devnet, DevnetControl};
+
+const JSON: &str = "application/json";
 
 /// Limits and timing of a [`DevnetServer`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +28,7 @@ pub struct ServerOptions {
     /// `POST /v1/advance`. Default `None`.
     pub block_interval: Option<Duration>,
     /// Largest request body accepted (bytes). Default 1 MiB.
-    pub max_body_bytes: usize,
+    pub max_body_bytes: u64,
     /// Time a client has to send its whole request. Default 10 s.
     pub request_timeout: Duration,
     /// Connections served at once; more are answered 503. Default 64.
@@ -195,7 +196,8 @@ fn accept_loop(
         if active.fetch_add(1, Ordering::SeqCst) >= options.max_connections {
             active.fetch_sub(1, Ordering::SeqCst);
             let body = error_body("busy", "too many connections; retry shortly", None);
-            let _ = http::write_response(&mut stream, 503, &body, Duration::from_millis(500));
+            let deadline = Instant::now() + Duration::from_millis(500);
+            let _ = medmetric_http::write_response(&mut stream, 503, JSON, &body, deadline);
             continue;
         }
         let guard = ActiveGuard(Arc::clone(&active));
@@ -215,43 +217,35 @@ fn accept_loop(
 
 fn serve_connection(mut stream: TcpStream, devnet: &Devnet, options: &ServerOptions) {
     let deadline = Instant::now() + options.request_timeout;
-    let (status, body) = match http::read_request(&mut stream, options.max_body_bytes, deadline) {
+    let limits = Limits::with_max_body(options.max_body_bytes);
+    let (status, body) = match medmetric_http::read_request(&mut stream, &limits, deadline) {
         Ok(request) => route(devnet, options, &request),
-        Err(ReadError::Timeout) => (
-            408,
-            error_body("timeout", "the request was not received in time", None),
-        ),
-        Err(ReadError::TooLarge(m)) => (413, error_body("too_large", &m, None)),
-        Err(ReadError::Malformed(m)) => (400, error_body("bad_request", &m, None)),
-        Err(ReadError::Io(_)) => return,
+        Err(e) => match e.status() {
+            Some(status) => (
+                status,
+                error_body(read_error_kind(&e), &e.to_string(), None),
+            ),
+            // Nobody is left to read an answer.
+            None => return,
+        },
     };
-    if http::write_response(&mut stream, status, &body, options.request_timeout).is_ok() {
-        linger(&mut stream);
+    // The answer gets its own time: a long `GET /v1/wait` has used the
+    // request's.
+    let deadline = Instant::now() + options.request_timeout;
+    if medmetric_http::write_response(&mut stream, status, JSON, &body, deadline).is_ok() {
+        medmetric_http::linger(&mut stream);
     }
 }
 
-/// Half-closes and drains what the client may still be sending (a refused
-/// body, say) for a moment, so closing does not reset the connection before
-/// the client has read the answer.
-fn linger(stream: &mut TcpStream) {
-    use std::io::Read;
-    let _ = stream.shutdown(std::net::Shutdown::Write);
-    let deadline = Instant::now() + Duration::from_millis(250);
-    let mut sink = [0u8; 8192];
-    let mut drained = 0usize;
-    while drained < (1 << 20) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
-            break;
-        }
-        match stream.read(&mut sink) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => drained += n,
-        }
+fn read_error_kind(e: &HttpError) -> &'static str {
+    match e {
+        HttpError::Timeout => "timeout",
+        HttpError::HeadTooLarge { .. } | HttpError::BodyTooLarge { .. } => "too_large",
+        _ => "bad_request",
     }
 }
 
-fn error_body(kind: &str, message: &str, rejection: Option<crate::Rejection>) -> Vec<u8> {
+fn error_body(kind: &str, message: &str, rejection: Option<Rejection>) -> Vec<u8> {
     let body = ErrorBody {
         error: kind.to_string(),
         message: message.to_string(),
@@ -293,20 +287,17 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Reply> {
     })
 }
 
-fn query_u64(query: &str, key: &str) -> Result<Option<u64>, Reply> {
-    for pair in query.split('&') {
-        if let Some((k, v)) = pair.split_once('=')
-            && k == key
-        {
-            return v.parse().map(Some).map_err(|_| {
+fn query_u64(req: &Request, key: &str) -> Result<Option<u64>, Reply> {
+    req.query_param(key)
+        .map(|v| {
+            v.parse().map_err(|_| {
                 (
                     400,
                     error_body("bad_request", &format!("`{key}` must be a number"), None),
                 )
-            });
-        }
-    }
-    Ok(None)
+            })
+        })
+        .transpose()
 }
 
 fn route(devnet: &Devnet, options: &ServerOptions, req: &Request) -> Reply {
@@ -316,7 +307,7 @@ fn route(devnet: &Devnet, options: &ServerOptions, req: &Request) -> Reply {
 }
 
 fn route_inner(devnet: &Devnet, options: &ServerOptions, req: &Request) -> Result<Reply, Reply> {
-    let segments: Vec<&str> = req.path.trim_end_matches('/').split('/').collect();
+    let segments: Vec<&str> = req.path().trim_end_matches('/').split('/').collect();
     let method = req.method.as_str();
     let reply = match (method, segments.as_slice()) {
         ("GET", ["", "v1", "status"]) => answer(devnet.status()),
@@ -334,9 +325,9 @@ fn route_inner(devnet: &Devnet, options: &ServerOptions, req: &Request) -> Resul
             }))
         }
         ("GET", ["", "v1", "wait"]) => {
-            let block = query_u64(&req.query, "block")?
+            let block = query_u64(req, "block")?
                 .ok_or_else(|| (400, error_body("bad_request", "`block` is required", None)))?;
-            let wait = query_u64(&req.query, "timeout_ms")?
+            let wait = query_u64(req, "timeout_ms")?
                 .map_or(options.max_wait, Duration::from_millis)
                 .min(options.max_wait);
             match devnet.wait_for_block(block, wait) {
@@ -413,13 +404,13 @@ fn route_inner(devnet: &Devnet, options: &ServerOptions, req: &Request) -> Resul
             405,
             error_body(
                 "method_not_allowed",
-                &format!("{method} is not allowed on {}", req.path),
+                &format!("{method} is not allowed on {}", req.path()),
                 None,
             ),
         ),
         _ => (
             404,
-            error_body("not_found", &format!("no route {}", req.path), None),
+            error_body("not_found", &format!("no route {}", req.path()), None),
         ),
     };
     Ok(reply)
@@ -445,17 +436,21 @@ fn known_path(path: &[&str]) -> bool {
 mod tests {
     use super::*;
 
+    fn get(target: &str) -> Request {
+        Request {
+            method: "GET".into(),
+            target: target.into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
     #[test]
     fn query_parsing() {
-        assert_eq!(
-            query_u64("block=5&timeout_ms=10", "block").unwrap(),
-            Some(5)
-        );
-        assert_eq!(
-            query_u64("block=5&timeout_ms=10", "timeout_ms").unwrap(),
-            Some(10)
-        );
-        assert_eq!(query_u64("", "block").unwrap(), None);
-        assert!(query_u64("block=x", "block").is_err());
+        let req = get("/v1/wait?block=5&timeout_ms=10");
+        assert_eq!(query_u64(&req, "block").unwrap(), Some(5));
+        assert_eq!(query_u64(&req, "timeout_ms").unwrap(), Some(10));
+        assert_eq!(query_u64(&get("/v1/wait"), "block").unwrap(), None);
+        assert!(query_u64(&get("/v1/wait?block=x"), "block").is_err());
     }
 }

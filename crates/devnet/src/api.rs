@@ -1,11 +1,11 @@
 //! JSON bodies of the loopback API, shared by the server and the client.
 //! `docs/devnet.md` documents every route with these shapes.
 
+use medmetric_chain::{
+    BlockInfo, Coldkey, Commitment, CommitmentField, Rejection, SparseRows, hex32,
+};
 use medmetric_core::{Hotkey, Uid};
 use serde::{Deserialize, Serialize};
-
-use crate::error::Rejection;
-use crate::types::{BlockInfo, Coldkey, Commitment, CommitmentField, SparseRows, hex32};
 
 /// `POST /v1/register`.
 #[derive(Debug, Serialize, Deserialize)]

@@ -13,9 +13,35 @@ use std::time::Duration;
 use medmetric_core::{Block, Hotkey, NetUid};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use super::state::{Account, DevnetState, Dirty, NeuronState, PendingWeightCommit, SpaceUsage};
-use crate::error::ChainError;
-use crate::types::{BlockHash, BlockInfo, Coldkey, Commitment, CommitmentField};
+use medmetric_chain::{BlockHash, BlockInfo, ChainError, Coldkey, Commitment, CommitmentField};
+
+use crate::state::{
+    Account, DevnetState, Dirty, MAX_TOTAL_STAKE, NeuronState, PendingWeightCommit, SpaceUsage,
+};
+
+/// A storage failure. The light chain crate knows nothing of SQLite, so
+/// SQLite's errors become this here and [`ChainError::Storage`] at the
+/// store's edge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StoreError(pub(crate) String);
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError(e.to_string())
+    }
+}
+
+impl From<StoreError> for ChainError {
+    fn from(e: StoreError) -> Self {
+        ChainError::Storage(e.0)
+    }
+}
 
 const SCHEMA_VERSION: &str = "1";
 
@@ -64,7 +90,7 @@ fn encode_row(row: &[(u16, u16)]) -> Vec<u8> {
     out
 }
 
-fn decode_row(bytes: &[u8]) -> Result<Vec<(u16, u16)>, ChainError> {
+fn decode_row(bytes: &[u8]) -> Result<Vec<(u16, u16)>, StoreError> {
     if !bytes.len().is_multiple_of(4) {
         return Err(corrupt("a weight or bond row has a truncated entry"));
     }
@@ -79,11 +105,11 @@ fn decode_row(bytes: &[u8]) -> Result<Vec<(u16, u16)>, ChainError> {
         .collect())
 }
 
-fn corrupt(what: impl std::fmt::Display) -> ChainError {
-    ChainError::Storage(format!("the state file is corrupt: {what}"))
+fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError(format!("the state file is corrupt: {what}"))
 }
 
-fn u16_col(x: i64, what: &str) -> Result<u16, ChainError> {
+fn u16_col(x: i64, what: &str) -> Result<u16, StoreError> {
     u16::try_from(x).map_err(|_| corrupt(format!("{what} {x} is not a u16")))
 }
 
@@ -93,27 +119,24 @@ pub(crate) struct Store {
 
 impl Store {
     /// Opens (creating if absent) a state file and takes its lock.
-    pub fn open(path: &Path) -> Result<Self, ChainError> {
-        let conn = Connection::open(path).map_err(|e| {
-            ChainError::Storage(format!("cannot open state file {}: {e}", path.display()))
-        })?;
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)
+            .map_err(|e| StoreError(format!("cannot open state file {}: {e}", path.display())))?;
         Self::configure(conn, true).map_err(|e| match e {
-            ChainError::Storage(m) if m.contains("locked") || m.contains("busy") => {
-                ChainError::Storage(format!(
-                    "state file {} is in use by another devnet ({m})",
-                    path.display()
-                ))
-            }
+            StoreError(m) if m.contains("locked") || m.contains("busy") => StoreError(format!(
+                "state file {} is in use by another devnet ({m})",
+                path.display()
+            )),
             other => other,
         })
     }
 
     /// A store that lives in memory only.
-    pub fn in_memory() -> Result<Self, ChainError> {
+    pub fn in_memory() -> Result<Self, StoreError> {
         Self::configure(Connection::open_in_memory()?, false)
     }
 
-    fn configure(conn: Connection, file: bool) -> Result<Self, ChainError> {
+    fn configure(conn: Connection, file: bool) -> Result<Self, StoreError> {
         conn.busy_timeout(Duration::from_millis(500))?;
         if file {
             // Exclusive locking first, so WAL needs no shared memory and a
@@ -122,7 +145,7 @@ impl Store {
             let mode: String =
                 conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
             if !mode.eq_ignore_ascii_case("wal") {
-                return Err(ChainError::Storage(format!(
+                return Err(StoreError(format!(
                     "could not switch the state file to WAL (journal mode {mode})"
                 )));
             }
@@ -135,7 +158,7 @@ impl Store {
     }
 
     /// Whether the file already holds a devnet.
-    fn initialized(&self) -> Result<bool, ChainError> {
+    fn initialized(&self) -> Result<bool, StoreError> {
         let found: Option<String> = self
             .conn
             .query_row(
@@ -148,7 +171,7 @@ impl Store {
     }
 
     /// Writes a fresh state (schema, every row, the genesis block).
-    pub fn init(&mut self, state: &DevnetState) -> Result<(), ChainError> {
+    pub fn init(&mut self, state: &DevnetState) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         tx.execute_batch(SCHEMA)?;
         tx.execute(
@@ -166,14 +189,14 @@ impl Store {
     }
 
     /// Writes what `dirty` names, in one transaction.
-    pub fn flush(&mut self, state: &DevnetState, dirty: &Dirty) -> Result<(), ChainError> {
+    pub fn flush(&mut self, state: &DevnetState, dirty: &Dirty) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         write(&tx, state, dirty)?;
         tx.commit()?;
         Ok(())
     }
 
-    pub fn block_hash(&self, number: u64) -> Result<Option<BlockHash>, ChainError> {
+    pub fn block_hash(&self, number: u64) -> Result<Option<BlockHash>, StoreError> {
         let bytes: Option<Vec<u8>> = self
             .conn
             .query_row(
@@ -191,7 +214,7 @@ impl Store {
     }
 
     /// Reads the whole state back; `None` if the file holds no devnet yet.
-    pub fn load(&self) -> Result<Option<DevnetState>, ChainError> {
+    pub fn load(&self) -> Result<Option<DevnetState>, StoreError> {
         if !self.initialized()? {
             return Ok(None);
         }
@@ -205,16 +228,16 @@ impl Store {
                 .map(String::as_str)
                 .ok_or_else(|| corrupt(format!("meta `{k}` is missing")))
         };
-        let num = |k: &str| -> Result<u64, ChainError> {
+        let num = |k: &str| -> Result<u64, StoreError> {
             get(k)?
                 .parse()
                 .map_err(|_| corrupt(format!("meta `{k}` is not a number")))
         };
-        let json = |k: &str| -> Result<serde_json::Value, ChainError> {
+        let json = |k: &str| -> Result<serde_json::Value, StoreError> {
             serde_json::from_str(get(k)?).map_err(|e| corrupt(format!("meta `{k}`: {e}")))
         };
         if get("schema_version")? != SCHEMA_VERSION {
-            return Err(ChainError::Storage(format!(
+            return Err(StoreError(format!(
                 "the state file has schema version {}, this build reads {SCHEMA_VERSION}",
                 get("schema_version")?
             )));
@@ -254,7 +277,7 @@ impl Store {
         Ok(Some(state))
     }
 
-    fn load_neurons(&self, state: &mut DevnetState) -> Result<(), ChainError> {
+    fn load_neurons(&self, state: &mut DevnetState) -> Result<(), StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT uid, hotkey, block_at_registration, last_update, validator_permit, active,
                     stake_weight, consensus, incentive, dividends, validator_trust, emission,
@@ -288,7 +311,7 @@ impl Store {
         Ok(())
     }
 
-    fn load_hotkey_tables(&self, state: &mut DevnetState) -> Result<(), ChainError> {
+    fn load_hotkey_tables(&self, state: &mut DevnetState) -> Result<(), StoreError> {
         let mut stmt = self
             .conn
             .prepare("SELECT hotkey, coldkey, stake FROM accounts")?;
@@ -348,7 +371,7 @@ impl Store {
 }
 
 /// Invariants the rules rely on; a state file that breaks them is refused.
-fn check(state: &DevnetState) -> Result<(), ChainError> {
+fn check(state: &DevnetState) -> Result<(), StoreError> {
     let n = state.neurons.len();
     if n > medmetric_yuma::MAX_UIDS {
         return Err(corrupt(format!("{n} uids")));
@@ -373,7 +396,7 @@ fn check(state: &DevnetState) -> Result<(), ChainError> {
         .accounts
         .values()
         .try_fold(0u64, |acc, a| acc.checked_add(a.stake));
-    if total.is_none_or(|t| t > super::state::MAX_TOTAL_STAKE) {
+    if total.is_none_or(|t| t > MAX_TOTAL_STAKE) {
         return Err(corrupt("total stake exceeds the cap"));
     }
     state
@@ -382,7 +405,7 @@ fn check(state: &DevnetState) -> Result<(), ChainError> {
         .map_err(|e| corrupt(format!("hyperparameters: {e}")))
 }
 
-fn write(tx: &Transaction<'_>, state: &DevnetState, dirty: &Dirty) -> Result<(), ChainError> {
+fn write(tx: &Transaction<'_>, state: &DevnetState, dirty: &Dirty) -> Result<(), StoreError> {
     let meta: [(&str, String); 13] = [
         ("schema_version", SCHEMA_VERSION.to_string()),
         ("chain_id", state.chain_id.clone()),
@@ -502,8 +525,8 @@ fn write(tx: &Transaction<'_>, state: &DevnetState, dirty: &Dirty) -> Result<(),
     Ok(())
 }
 
-fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, ChainError> {
-    serde_json::to_string(value).map_err(ChainError::storage)
+fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError(e.to_string()))
 }
 
 #[cfg(test)]

@@ -7,18 +7,18 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use medmetric_chain::validity::{
+    CHAIN_ENFORCED_MAX_WEIGHT_LIMIT, ChainWeightParams, check_set_weights,
+};
+use medmetric_chain::{
+    BlockHash, BlockInfo, Coldkey, Commitment, CommitmentField, Hyperparameters,
+    MIN_COMMITMENT_SPACE, Metagraph, NeuronInfo, Rejection, WeightCommitInfo,
+    check_commitment_fields, check_key, epoch, hex32, weights_commit_hash,
+};
 use medmetric_core::{Block, Hotkey, NetUid, Uid};
-use medmetric_scoring::weights::{ChainCheckError, ChainWeightParams, check_set_weights};
 use medmetric_yuma::{EpochInput, EpochParams, run_epoch};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-
-use crate::error::Rejection;
-use crate::types::{
-    BlockHash, BlockInfo, Coldkey, Commitment, CommitmentField, Hyperparameters,
-    MIN_COMMITMENT_SPACE, Metagraph, NeuronInfo, WeightCommitInfo, check_commitment_fields,
-    check_key, hex32, weights_commit_hash,
-};
 
 /// Most blocks one `advance` call may produce.
 pub const MAX_ADVANCE_BLOCKS: u64 = 100_000;
@@ -172,21 +172,6 @@ pub(crate) struct Dirty {
     pub blocks: Vec<(u64, BlockHash)>,
 }
 
-/// Blocks from `block` until the subnet's next epoch under subtensor's
-/// `blocks_until_next_epoch` (the modulo scheduler it used before the
-/// stateful one): `tempo - (block + netuid + 1) % (tempo + 1)`. The epoch
-/// runs at the blocks where this is 0, i.e. every `tempo + 1` blocks,
-/// staggered by netuid. `u64::MAX` when tempo is 0.
-pub fn blocks_until_next_epoch(netuid: u16, tempo: u16, block: u64) -> u64 {
-    if tempo == 0 {
-        return u64::MAX;
-    }
-    let netuid_plus_one = u64::from(netuid) + 1;
-    let tempo_plus_one = u64::from(tempo) + 1;
-    let remainder = block.wrapping_add(netuid_plus_one) % tempo_plus_one;
-    u64::from(tempo) - remainder
-}
-
 /// The devnet's block hash: SHA-256 of a domain tag, the chain id
 /// (length-prefixed), the block number (u64 little endian) and the parent
 /// hash. Block 0's parent is all zeros.
@@ -202,25 +187,6 @@ pub fn block_hash(chain_id: &str, number: u64, parent: &BlockHash) -> BlockHash 
     h.update(number.to_le_bytes());
     h.update(parent.0);
     BlockHash(h.finalize().into())
-}
-
-fn map_check(e: ChainCheckError) -> Rejection {
-    match e {
-        ChainCheckError::WeightVecNotEqualSize { uids, values } => {
-            Rejection::WeightVecNotEqualSize { uids, values }
-        }
-        ChainCheckError::UidsLengthExceedUidsInSubNet { len, subnet_n } => {
-            Rejection::UidsLengthExceedUidsInSubNet { len, subnet_n }
-        }
-        ChainCheckError::DuplicateUids { uid } => Rejection::DuplicateUids { uid },
-        ChainCheckError::UidVecContainInvalidOne { uid, subnet_n } => {
-            Rejection::UidVecContainInvalidOne { uid, subnet_n }
-        }
-        ChainCheckError::WeightVecLengthIsLow { len, min_allowed } => {
-            Rejection::WeightVecLengthIsLow { len, min_allowed }
-        }
-        ChainCheckError::MaxWeightExceeded { limit, .. } => Rejection::MaxWeightExceeded { limit },
-    }
 }
 
 impl DevnetState {
@@ -304,12 +270,7 @@ impl DevnetState {
 
     /// The next block at which an epoch runs, strictly after the head.
     pub(crate) fn next_epoch_block(&self) -> Option<u64> {
-        let next = self.block().checked_add(1)?;
-        let wait = blocks_until_next_epoch(self.netuid.0, self.hyperparameters.tempo, next);
-        if wait == u64::MAX {
-            return None;
-        }
-        next.checked_add(wait)
+        epoch::next_epoch_block(self.block(), self.hyperparameters.tempo, self.netuid.0)
     }
 
     pub(crate) fn status(&self) -> DevnetStatus {
@@ -584,9 +545,9 @@ impl DevnetState {
         let params = ChainWeightParams {
             subnet_n,
             min_allowed_weights: usize::from(h.min_allowed_weights),
-            max_weight_limit: u16::MAX,
+            max_weight_limit: CHAIN_ENFORCED_MAX_WEIGHT_LIMIT,
         };
-        let upscaled = check_set_weights(&params, Some(uid), uids, values).map_err(map_check)?;
+        let upscaled = check_set_weights(&params, Some(uid), uids, values)?;
         Ok((uid, uids.iter().copied().zip(upscaled).collect()))
     }
 
@@ -817,7 +778,7 @@ impl DevnetState {
             self.pending_emission = self
                 .pending_emission
                 .saturating_add(self.hyperparameters.emission_per_block);
-            if blocks_until_next_epoch(self.netuid.0, self.hyperparameters.tempo, number) == 0 {
+            if epoch::is_epoch_block(number, self.hyperparameters.tempo, self.netuid.0) {
                 self.run_epoch(dirty);
             }
         }
@@ -910,20 +871,6 @@ impl DevnetState {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn epoch_schedule_follows_subtensor() {
-        // netuid 1, tempo 10: (b + 2) % 11 == 10 at blocks 8, 19, 30, ...
-        let due: Vec<u64> = (0..40)
-            .filter(|&b| blocks_until_next_epoch(1, 10, b) == 0)
-            .collect();
-        assert_eq!(due, [8, 19, 30]);
-        assert_eq!(blocks_until_next_epoch(1, 10, 0), 8);
-        assert_eq!(blocks_until_next_epoch(0, 360, 0), 359);
-        assert_eq!(blocks_until_next_epoch(3, 0, 5), u64::MAX);
-        // Wrapping arithmetic at the extremes, as on chain.
-        assert_eq!(blocks_until_next_epoch(u16::MAX, u16::MAX, u64::MAX), 0);
-    }
 
     #[test]
     fn block_hashes_chain() {

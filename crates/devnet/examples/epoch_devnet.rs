@@ -3,12 +3,13 @@
 //! Consensus plus the transaction writing every uid's row, bonds and stakes)
 //! against a plain block and against `run_epoch` alone.
 //!
-//! `cargo run --release -p medmetric-chain --example epoch_devnet`
+//! `cargo run --release -p medmetric-devnet --example epoch_devnet`
 
 use std::time::{Duration, Instant};
 
-use medmetric_chain::{Chain, Coldkey, Devnet, DevnetConfig, DevnetControl, Hyperparameters};
+use medmetric_chain::{Chain, Coldkey, Hyperparameters};
 use medmetric_core::Hotkey;
+use medmetric_devnet::{Devnet, DevnetConfig, DevnetControl};
 
 const UIDS: u16 = 256;
 const VALIDATORS: u16 = 64;

@@ -1,9 +1,13 @@
 //! [`Chain`] over the devnet's loopback API.
 
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
+use medmetric_chain::{
+    BlockHash, BlockInfo, Chain, ChainError, Coldkey, Commitment, CommitmentField, Hyperparameters,
+    Metagraph, SparseRows, WeightCommitInfo, check_key,
+};
 use medmetric_core::{Hotkey, NetUid, Uid};
+use medmetric_http::{Endpoint, HttpError, Limits, OutgoingRequest};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -12,16 +16,10 @@ use crate::api::{
     CommitmentsResponse, ErrorBody, RegisterRequest, RegisterResponse, RevealWeightsRequest,
     RowsResponse, StakeRequest, StakeResponse, WaitResponse, WeightsRequest,
 };
-use crate::error::ChainError;
-use crate::http::{self, ReadError};
-use crate::types::{
-    BlockHash, BlockInfo, Coldkey, Commitment, CommitmentField, Hyperparameters, Metagraph,
-    SparseRows, WeightCommitInfo, check_key,
-};
-use crate::{Chain, DevnetControl, DevnetStatus};
+use crate::{DevnetControl, DevnetStatus};
 
 /// Largest response the client reads (a dense 4096-uid weight matrix fits).
-const MAX_RESPONSE_BYTES: usize = 512 << 20;
+const MAX_RESPONSE_BYTES: u64 = 512 << 20;
 /// Longest single `GET /v1/wait` the client asks for.
 const WAIT_SLICE: Duration = Duration::from_secs(20);
 
@@ -29,40 +27,19 @@ const WAIT_SLICE: Duration = Duration::from_secs(20);
 /// Each call is one HTTP request on a fresh connection.
 #[derive(Debug, Clone)]
 pub struct DevnetClient {
-    addr: SocketAddr,
-    host: String,
+    endpoint: Endpoint,
     netuid: NetUid,
     timeout: Duration,
 }
 
 impl DevnetClient {
-    /// Connects to `url` (`http://127.0.0.1:PORT` or `127.0.0.1:PORT`) and
-    /// reads the devnet's netuid.
+    /// Connects to `url` (`http://HOST:PORT` or `HOST:PORT`) and reads the
+    /// devnet's netuid.
     pub fn connect(url: &str) -> Result<Self, ChainError> {
-        let rest = url.trim();
-        let rest = match rest.split_once("://") {
-            None => rest,
-            Some(("http", rest)) => rest,
-            Some((scheme, _)) => {
-                return Err(ChainError::Transport(format!(
-                    "unsupported scheme `{scheme}` in {url:?}: the devnet speaks plain http"
-                )));
-            }
-        };
-        let host = rest.trim_end_matches('/').to_string();
-        if host.contains('/') || host.is_empty() {
-            return Err(ChainError::Transport(format!(
-                "expected http://HOST:PORT, got {url:?}"
-            )));
-        }
-        let addr = host
-            .to_socket_addrs()
-            .map_err(|e| ChainError::Transport(format!("cannot resolve {host:?}: {e}")))?
-            .next()
-            .ok_or_else(|| ChainError::Transport(format!("{host:?} resolves to no address")))?;
+        let endpoint = Endpoint::parse(url.trim(), true)
+            .map_err(|e| ChainError::Transport(format!("not a devnet address: {e}")))?;
         let mut client = Self {
-            addr,
-            host,
+            endpoint,
             netuid: NetUid(0),
             timeout: Duration::from_secs(30),
         };
@@ -78,7 +55,7 @@ impl DevnetClient {
 
     /// The server's URL.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.endpoint.url()
     }
 
     fn request<T: DeserializeOwned>(
@@ -88,46 +65,47 @@ impl DevnetClient {
         body: Option<Vec<u8>>,
         timeout: Duration,
     ) -> Result<T, ChainError> {
+        let url = self.url();
         let transport = |what: &str, e: &dyn std::fmt::Display| {
-            ChainError::Transport(format!("{what} {}{path}: {e}", self.url()))
+            ChainError::Transport(format!("{what} {url}{path}: {e}"))
         };
-        let timeout = timeout.max(Duration::from_millis(1));
-        let deadline = Instant::now() + timeout;
-        let mut stream =
-            TcpStream::connect_timeout(&self.addr, timeout.min(Duration::from_secs(5)))
-                .map_err(|e| transport("cannot connect to", &e))?;
-        let _ = stream.set_nodelay(true);
-        http::write_request(
-            &mut stream,
+        let body = body.unwrap_or_default();
+        let request = OutgoingRequest {
             method,
-            &self.host,
-            path,
-            body.as_deref(),
-            timeout,
-        )
-        .map_err(|e| transport("cannot send to", &e))?;
-        let (status, bytes) = match http::read_response(&mut stream, MAX_RESPONSE_BYTES, deadline) {
+            target: path,
+            headers: &[
+                ("Content-Type", "application/json"),
+                ("Accept", "application/json"),
+            ],
+            body: &[&body],
+        };
+        let limits = Limits::with_max_body(MAX_RESPONSE_BYTES);
+        let response = match medmetric_http::exchange(&self.endpoint, &request, &limits, timeout) {
             Ok(r) => r,
-            Err(ReadError::Timeout) => {
+            Err(HttpError::Timeout) => {
                 return Err(transport("no answer in time from", &"timed out"));
             }
-            Err(ReadError::Io(e)) => return Err(transport("connection failed with", &e)),
+            Err(HttpError::Connect { reason, .. }) => {
+                return Err(transport("cannot connect to", &reason));
+            }
+            Err(e @ (HttpError::Io(_) | HttpError::UnexpectedEof(_))) => {
+                return Err(transport("connection failed with", &e));
+            }
             Err(e) => {
                 return Err(ChainError::Protocol(format!(
-                    "bad answer from {}{path}: {e}",
-                    self.url()
+                    "bad answer from {url}{path}: {e}"
                 )));
             }
         };
+        let (status, bytes) = (response.status, response.body);
         if status == 200 {
             return serde_json::from_slice(&bytes).map_err(|e| {
-                ChainError::Protocol(format!("unexpected JSON from {}{path}: {e}", self.url()))
+                ChainError::Protocol(format!("unexpected JSON from {url}{path}: {e}"))
             });
         }
         let error: ErrorBody = serde_json::from_slice(&bytes).map_err(|_| {
             ChainError::Protocol(format!(
-                "HTTP {status} from {}{path} without an error body",
-                self.url()
+                "HTTP {status} from {url}{path} without an error body"
             ))
         })?;
         Err(match (status, error.rejection) {
@@ -135,10 +113,8 @@ impl DevnetClient {
             (500, _) if error.error == "storage" => ChainError::Storage(error.message),
             (408 | 503, _) => ChainError::Transport(format!("{}: {}", error.error, error.message)),
             _ => ChainError::Protocol(format!(
-                "HTTP {status} from {}{path}: {} ({})",
-                self.url(),
-                error.message,
-                error.error
+                "HTTP {status} from {url}{path}: {} ({})",
+                error.message, error.error
             )),
         })
     }

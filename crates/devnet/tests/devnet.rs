@@ -7,11 +7,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use medmetric_chain::{
-    BlockHash, Chain, ChainError, Coldkey, CommitmentField, Devnet, DevnetClient, DevnetConfig,
-    DevnetControl, DevnetServer, Hyperparameters, Rejection, ServerOptions, block_hash,
+    BlockHash, Chain, ChainError, Coldkey, CommitmentField, Hyperparameters, Rejection,
     weights_commit_hash,
 };
 use medmetric_core::{Hotkey, NetUid, Uid};
+use medmetric_devnet::{
+    Devnet, DevnetClient, DevnetConfig, DevnetControl, DevnetServer, ServerOptions, block_hash,
+};
 use medmetric_yuma::{EpochInput, EpochParams, run_epoch};
 
 fn hk(s: &str) -> Hotkey {

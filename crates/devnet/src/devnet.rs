@@ -1,30 +1,20 @@
 //! The devnet: a deterministic local chain for one subnet, state in SQLite.
 
-mod state;
-mod store;
-
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use medmetric_chain::{
+    BlockHash, BlockInfo, Chain, ChainError, Coldkey, Commitment, CommitmentField, Hyperparameters,
+    Metagraph, Rejection, SparseRows, WeightCommitInfo, check_key,
+};
 use medmetric_core::{Hotkey, NetUid, Uid};
 use medmetric_yuma::EpochInput;
 
-use state::Dirty;
-pub use state::{
-    Account, DevnetState, DevnetStatus, MAX_ADVANCE_BLOCKS, MAX_REVEAL_SALT, MAX_TOTAL_STAKE,
-    MAX_UNREVEALED_COMMITS, NeuronState, PendingWeightCommit, SpaceUsage, block_hash,
-    blocks_until_next_epoch,
-};
-use store::Store;
-
-use crate::error::{ChainError, Rejection};
-use crate::types::{
-    BlockHash, BlockInfo, Coldkey, Commitment, CommitmentField, Hyperparameters, Metagraph,
-    SparseRows, WeightCommitInfo, check_key,
-};
-use crate::{Chain, DevnetControl};
+use crate::DevnetControl;
+use crate::state::{DevnetState, DevnetStatus, Dirty, MAX_ADVANCE_BLOCKS};
+use crate::store::Store;
 
 /// How a new devnet starts. Stored with the state: reopening a state file
 /// keeps the values it was created with.
@@ -84,8 +74,8 @@ struct Inner {
 /// A deterministic local chain for one subnet.
 ///
 /// Blocks are produced by [`DevnetControl::advance`] (or by the server's
-/// block timer); each block's hash is [`block_hash`] of its parent. An epoch
-/// runs whenever [`blocks_until_next_epoch`] reaches zero, calling
+/// block timer); each block's hash is [`crate::block_hash`] of its parent.
+/// An epoch runs at every [`medmetric_chain::epoch::is_epoch_block`], calling
 /// [`medmetric_yuma::run_epoch`] on the stored stakes, weights, bonds and
 /// blocks, and pays the emission accumulated since the last epoch. Every
 /// change is written to SQLite in one transaction before the call returns,
@@ -215,7 +205,7 @@ impl Devnet {
                 Ok(None) => inner.broken = Some(format!("state vanished after: {e}")),
                 Err(reload) => inner.broken = Some(format!("{e}; reloading failed: {reload}")),
             }
-            return Err(e);
+            return Err(e.into());
         }
         let head = inner.state.head;
         drop(inner);
