@@ -366,3 +366,22 @@ fn yuma_scenario_follows_the_json_contract() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
 }
+
+#[test]
+fn a_validator_refuses_to_score_with_a_non_canonical_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_medmetric"))
+        .args(["validator", "run", "--backend", "tract", "--once"])
+        .args(["--chain", "http://127.0.0.1:9"])
+        .arg("--state")
+        .arg(dir.path().join("v.sqlite"))
+        .arg("--store")
+        .arg(dir.path().join("store"))
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("canonical"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one readable line: {err}");
+}

@@ -201,11 +201,17 @@ impl Subnet {
             "--size",
             &SIZE.to_string(),
             "--cases",
-            "4",
+            "8",
             "--eval-delay",
             "2",
         ])
-        .args(["--backend", "tract", "--no-calibrate", "--metrics-addr", ""])
+        .args([
+            "--backend",
+            "tract",
+            "--allow-noncanonical",
+            "--no-calibrate",
+        ])
+        .args(["--metrics-addr", ""])
         .args(["--workers", "2", "--poll-ms", "200"])
         .env("HOME", self.dir.path())
         .stdin(Stdio::null());

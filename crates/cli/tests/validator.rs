@@ -404,3 +404,52 @@ fn commit_reveal_salts_are_secret_and_kept_until_the_reveal() {
         "revealed weights are on chain"
     );
 }
+
+#[test]
+fn two_validators_on_different_thread_counts_agree_bit_for_bit() {
+    let Some(lib) = medmetric_eval::ort::default_library_path() else {
+        assert!(
+            std::env::var_os("MEDMETRIC_REQUIRE_ORT").is_none(),
+            "MEDMETRIC_REQUIRE_ORT is set but ONNX Runtime is not installed"
+        );
+        eprintln!("ONNX Runtime not installed: skipped");
+        return;
+    };
+    let net = Net::new(Hyperparameters::default());
+    net.validator_hotkey("w");
+    let (honest, _) = honest_models();
+    net.publish("m-honest", &honest);
+    net.publish(
+        "m-threshold",
+        &reference::make(ReferenceKind::Threshold, SIZE),
+    );
+    net.chain.advance(12).unwrap();
+    net.next_epoch();
+    let canonical = |node: &mut Validator<'_, Devnet>, parallel: usize| {
+        let cfg = node.config_mut();
+        cfg.harness.sandbox.backend = Backend::Ort;
+        cfg.harness.sandbox.ort_library = Some(lib.clone());
+        cfg.harness.workers = parallel;
+        cfg.build_threads = parallel;
+        assert!(medmetric_harness::runtime::is_canonical(
+            &cfg.harness.sandbox
+        ));
+    };
+    let mut v = net.node("v", "medmetric", 5, Path::new(BIN));
+    let mut w = net.node("w", "medmetric", 5, Path::new(BIN));
+    canonical(&mut v, 1);
+    canonical(&mut w, 2);
+    let a = v.step(&|_| {}).unwrap().expect("round");
+    let b = w.step(&|_| {}).unwrap().expect("round");
+    assert_eq!(a.seed, b.seed);
+    assert_eq!(a.evals.len(), b.evals.len());
+    for (x, y) in a.evals.iter().zip(&b.evals) {
+        assert_eq!(x.hotkey, y.hotkey);
+        assert_eq!(x.accuracy.to_bits(), y.accuracy.to_bits(), "{x:?} {y:?}");
+        assert_eq!(x.robustness.to_bits(), y.robustness.to_bits());
+        assert_eq!(x.speed.to_bits(), y.speed.to_bits());
+        assert_eq!(x.composite.to_bits(), y.composite.to_bits());
+    }
+    assert!(a.evals.iter().any(|e| e.accuracy > 0.0), "{:?}", a.evals);
+    assert_eq!(a.weights, b.weights);
+}

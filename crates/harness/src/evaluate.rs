@@ -41,6 +41,8 @@ pub struct Evaluation {
     pub latencies_ms: Vec<f64>,
     /// Model load time in the worker.
     pub load_time: Duration,
+    /// The worker's peak resident memory, when the system reports it.
+    pub peak_memory_bytes: Option<u64>,
     /// The model's outputs, condensed (a `16×16` mean-pooled mask and the
     /// cls probability per round item) for copy detection.
     pub fingerprint: Vec<f32>,
@@ -56,6 +58,7 @@ impl Evaluation {
             probes: Vec::new(),
             latencies_ms: Vec::new(),
             load_time: Duration::ZERO,
+            peak_memory_bytes: None,
             fingerprint: Vec::new(),
             failure: Some(failure),
         }
@@ -98,21 +101,30 @@ pub fn image_count(round: &Round, modalities: &[Modality]) -> usize {
     items + variants
 }
 
-/// Mean-pools a `size×size` probability map to `side×side`.
+/// Rank, from the top, of the value kept per fingerprint block.
+pub const FINGERPRINT_RANK: usize = 4;
+
+/// Pools a `size×size` probability map to `side×side` blocks, keeping each
+/// block's [`FINGERPRINT_RANK`]-th largest value. An order statistic
+/// commutes with every increasing function, so a copy that recalibrates its
+/// outputs (a temperature, a logit shift) has the recalibrated fingerprint
+/// of its original, and a sparse pattern of faint pixels (fewer than the
+/// rank per block, or none above the block's kept value) cannot move it.
 fn pool(mask: &[f32], size: u32, side: u32) -> Vec<f32> {
     let s = size as usize;
     let k = (size / side).max(1) as usize;
     let side = (size as usize / k).max(1);
+    let rank = FINGERPRINT_RANK.min(k * k);
     let mut out = vec![0f32; side * side];
+    let mut block = Vec::with_capacity(k * k);
     for (i, o) in out.iter_mut().enumerate() {
         let (by, bx) = (i / side, i % side);
-        let mut sum = 0f64;
+        block.clear();
         for y in by * k..(by + 1) * k {
-            for x in bx * k..(bx + 1) * k {
-                sum += f64::from(mask[y * s + x]);
-            }
+            block.extend_from_slice(&mask[y * s + bx * k..y * s + (bx + 1) * k]);
         }
-        *o = (sum / (k * k) as f64) as f32;
+        let (_, nth, _) = block.select_nth_unstable_by(rank - 1, |a, b| b.total_cmp(a));
+        *o = *nth;
     }
     out
 }
@@ -149,6 +161,7 @@ pub fn evaluate(
     eval.failure = None;
     eval.load_time = session.load_time;
     let result = run_all(&mut session, round, modalities, progress, &mut eval);
+    eval.peak_memory_bytes = session.peak_memory_bytes();
     session.finish();
     if let Err(f) = result {
         eval.failure = Some(f);
@@ -248,9 +261,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pooling_averages_blocks() {
+    fn pooling_keeps_an_order_statistic_per_block() {
         let mask: Vec<f32> = (0..16).map(|i| if i % 4 < 2 { 1.0 } else { 0.0 }).collect();
         assert_eq!(pool(&mask, 4, 2), vec![1.0, 0.0, 1.0, 0.0]);
+        // 8×8 blocks: the 4th largest survives faint altered pixels and
+        // commutes with an increasing function.
+        let base: Vec<f32> = (0..256).map(|i| ((i * 37) % 101) as f32 / 101.0).collect();
+        let mut spiked = base.clone();
+        for i in [0, 9, 18, 130] {
+            spiked[i] = 0.05;
+        }
+        let squash = |v: &[f32]| v.iter().map(|p| p * p).collect::<Vec<_>>();
+        let (a, b) = (pool(&base, 16, 2), pool(&spiked, 16, 2));
+        assert_eq!(a, b);
+        let c = pool(&squash(&base), 16, 2);
+        assert_eq!(c, squash(&a));
     }
 
     #[test]

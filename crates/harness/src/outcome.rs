@@ -16,6 +16,13 @@ use crate::HarnessError;
 use crate::calibration::{self, Calibration};
 use crate::evaluate::{self, Evaluation};
 
+/// Longest a model may take to load, in milliseconds on the reference
+/// device (scaled by the calibration like latencies). Runtimes fold
+/// constant subgraphs and plan kernels at load, where no per-image timer
+/// sees it; beyond this the model is refused for the round, below it the
+/// load time is charged to the speed score, spread over the round's images.
+pub const LOAD_BUDGET_MS: f64 = 2_000.0;
+
 /// Elements kept per initializer for weight-level copy detection.
 const WEIGHT_SKETCH_ELEMENTS: usize = 16_384;
 
@@ -61,8 +68,12 @@ pub struct Latency {
     pub mean_ms: Option<f64>,
     /// 95th percentile measured here, ms.
     pub p95_ms: Option<f64>,
-    /// Mean on the reference device (what the speed score uses), ms.
+    /// Mean on the reference device with the load time spread over the
+    /// images (what the speed score uses), ms.
     pub calibrated_ms: Option<f64>,
+    /// Load time on the reference device, ms.
+    #[serde(default)]
+    pub load_ms: Option<f64>,
 }
 
 /// One evaluation scored by the mechanism.
@@ -84,8 +95,22 @@ pub fn score(
     calibration: Calibration,
 ) -> Scored {
     let mean_ms = evaluation.latency_mean_ms();
-    let calibrated_ms = mean_ms.map(|m| calibration.apply(m));
-    let score = match &evaluation.failure {
+    let images = evaluation.latencies_ms.len().max(1) as f64;
+    let load_local = evaluation.load_time.as_secs_f64() * 1e3;
+    let load_ms =
+        (evaluation.failure.is_none() && mean_ms.is_some()).then(|| calibration.apply(load_local));
+    let calibrated_ms = mean_ms.map(|m| calibration.apply(m + load_local / images));
+    let failure = match (&evaluation.failure, load_ms) {
+        (Some(f), _) => Some(f.clone()),
+        (None, Some(load)) if load > LOAD_BUDGET_MS => Some(Failure {
+            kind: FailureKind::Timeout,
+            detail: format!(
+                "loading took {load:.0} ms on the reference device, over the {LOAD_BUDGET_MS:.0} ms budget"
+            ),
+        }),
+        (None, _) => None,
+    };
+    let score = match &failure {
         Some(f) => RoundScore::failed(f.to_string()),
         None => mechanism::score(
             mechanism,
@@ -97,11 +122,12 @@ pub fn score(
     };
     Scored {
         score,
-        failure: evaluation.failure.clone(),
+        failure,
         latency: Latency {
             mean_ms,
             p95_ms: evaluation.latency_p95_ms(),
             calibrated_ms,
+            load_ms,
         },
     }
 }

@@ -74,6 +74,14 @@ pub fn sandbox_config(choice: BackendChoice, threads: u32) -> Result<SandboxConf
     Ok(cfg)
 }
 
+/// Whether scores from `sandbox` are canonical, the ones weights may be set
+/// from: the pinned ONNX Runtime with one intra-op thread, the same kernels
+/// and summation order on every validator. tract and multi-threaded runs
+/// are fine for `eval` and hospitals, flagged as non-canonical.
+pub fn is_canonical(sandbox: &SandboxConfig) -> bool {
+    sandbox.backend == Backend::Ort && sandbox.threads == 1
+}
+
 /// The mechanism config: the TOML `file` when given, else the built-in
 /// `profile` (`medmetric`, `seed`, `sn34`, `sn87`).
 pub fn mechanism(profile: &str, file: Option<&Path>) -> Result<MechanismConfig, HarnessError> {

@@ -45,6 +45,12 @@ pub struct GateLimits {
     /// Budget for what decoding the protobuf may allocate, in bytes,
     /// estimated before decoding (see [`crate::wire`]).
     pub max_decoded_bytes: u64,
+    /// Work a runtime may do folding the graph's constant subgraphs at load
+    /// (multiply-adds, see [`crate::graph::constant_cost`]): load time is
+    /// not timed per image, so it must not hide real compute.
+    pub max_constant_flops: u64,
+    /// Elements the constant folding may produce in all.
+    pub max_constant_elements: u64,
 }
 
 impl Default for GateLimits {
@@ -59,6 +65,10 @@ impl Default for GateLimits {
             max_tensor_elements: 100 * 1000 * 1000,
             max_rank: 8,
             max_decoded_bytes: 512 << 20,
+            // A 256×256×256 product is 16.8 M; reference models fold well
+            // under 0.1 M.
+            max_constant_flops: 64 * 1000 * 1000,
+            max_constant_elements: 16 * 1000 * 1000,
         }
     }
 }
@@ -213,6 +223,7 @@ pub fn check_model(model: &ModelProto, limits: &GateLimits) -> Result<GateReport
         parameters: 0,
     };
     walker.graph(graph, 0, &mut HashSet::new())?;
+    check_constant_cost(graph, limits)?;
 
     let input = check_input(graph, limits)?;
     let size = input.shape[3];
@@ -227,6 +238,35 @@ pub fn check_model(model: &ModelProto, limits: &GateLimits) -> Result<GateReport
         bytes: 0,
         output_order,
     })
+}
+
+/// Refuses graphs whose constant subgraphs a runtime would spend too long
+/// folding at load, or whose cost cannot be bounded.
+fn check_constant_cost(graph: &GraphProto, limits: &GateLimits) -> Result<(), GateError> {
+    let cost = crate::graph::constant_cost(graph)
+        .map_err(|e| GateError::Contract(printable_long(&e.to_string())))?;
+    if cost.flops > limits.max_constant_flops {
+        return contract(format!(
+            "constant subgraphs would cost {} multiply-adds at load (limit {}): \
+             work at load time is not free",
+            cost.flops, limits.max_constant_flops
+        ));
+    }
+    if cost.elements > limits.max_constant_elements {
+        return contract(format!(
+            "constant subgraphs would produce {} elements at load (limit {})",
+            cost.elements, limits.max_constant_elements
+        ));
+    }
+    Ok(())
+}
+
+/// One line of at most 200 printable characters.
+fn printable_long(s: &str) -> String {
+    s.chars()
+        .take(200)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 fn is_default_domain(domain: &str) -> bool {

@@ -25,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod gate;
+pub mod graph;
 pub mod initializers;
 mod ops;
 pub mod proto;

@@ -725,9 +725,19 @@ fn weight_layer_sees_through_reordering_and_rescaling() {
         })
         .collect();
     copy.reverse();
-    copy.push(weights(4, &[64 * 64 * 9]).remove(0));
     let honest = copies::compare_weights(&cfg.copies, &a, &b).unwrap();
     let dup = copies::compare_weights(&cfg.copies, &a, &copy).unwrap();
+    // Similarity is relative to the larger model: a model that carries one
+    // of another's tensors is not its copy (nor its original), and padding
+    // a copy with extra used weights dilutes this layer (the output layer
+    // still sees the same function).
+    let bait = vec![a[1].clone()];
+    let sliver = copies::compare_weights(&cfg.copies, &bait, &a).unwrap();
+    assert!(!sliver.flagged && sliver.similarity < 0.9, "{sliver:?}");
+    let mut padded = copy.clone();
+    padded.push(weights(4, &[64 * 64 * 9 * 4]).remove(0));
+    let diluted = copies::compare_weights(&cfg.copies, &a, &padded).unwrap();
+    assert!(diluted.similarity < dup.similarity, "{diluted:?}");
     println!("weights: honest {honest:?}\n copy {dup:?}");
     assert!(
         !honest.flagged && honest.similarity.abs() < 0.2,
@@ -762,8 +772,8 @@ fn weight_layer_sees_through_reordering_and_rescaling() {
         .collect();
     let t = copies::compare_weights(&cfg.copies, &a, &tuned).unwrap();
     assert!(!t.flagged && t.similarity < 0.95, "{t:?}");
-    // Weights alone decide when outputs differ (e.g. a temperature on the
-    // outputs of a copied model).
+    // A temperature on a copied model's outputs: both layers see it now,
+    // the weights as before and the outputs by their ranks.
     let round = make_round(9, 0.5, (4.0, 8.0), 12);
     let z = model_logits(&round, 9, false);
     let hot: Vec<f32> = z.iter().map(|v| v * 1.3).collect();
@@ -783,7 +793,13 @@ fn weight_layer_sees_through_reordering_and_rescaling() {
     assert_eq!(v.len(), 1, "{v:?}");
     let verdict = &v["copier"];
     assert_eq!(verdict.original, "orig");
-    assert!(!verdict.outputs.unwrap().flagged && verdict.weights.unwrap().flagged);
+    let out = verdict.outputs.unwrap();
+    assert!(out.mean_logit_diff > cfg.copies.output_mean_logit_diff);
+    assert!(
+        out.flagged && out.rank_correlation.unwrap() > 0.999,
+        "{out:?}"
+    );
+    assert!(verdict.weights.unwrap().flagged);
 }
 
 #[test]
@@ -828,18 +844,27 @@ fn the_ledger_keeps_a_copier_flagged_until_it_recommits() {
         ],
     );
     assert_eq!(v["copier"].flagged_since_round, Some(1));
-    // Round 2: the copier adds enough output noise to pass layer 1 alone.
-    let noisy = sigmoid(&perturb(&z, 3, 0.2));
-    assert!(
-        !copies::compare_outputs(&cfg.copies, &orig, &noisy)
-            .unwrap()
-            .flagged
+    // Round 2: fresh evidence again confirms the verdict.
+    let v = ledger.detect(
+        &cfg,
+        2,
+        &[
+            entry("orig", 10, orig.clone(), None),
+            entry("copier", 20, sigmoid(&perturb(&z, 4, 0.003)), None),
+        ],
     );
+    assert!(v.contains_key("copier"));
+    assert_eq!(ledger.record("copier").unwrap().evidence_rounds, 2);
+    // Round 3: outputs noisy enough to pass both output rules on one
+    // round; a confirmed verdict holds.
+    let noisy = sigmoid(&perturb(&z, 3, 0.2));
+    let e = copies::compare_outputs(&cfg.copies, &orig, &noisy).unwrap();
+    assert!(!e.flagged, "{e:?}");
     let entries = [
         entry("orig", 10, orig.clone(), None),
         entry("copier", 20, noisy.clone(), None),
     ];
-    let v = ledger.detect(&cfg, 2, &entries);
+    let v = ledger.detect(&cfg, 3, &entries);
     assert_eq!(v["copier"].original, "orig");
     assert_eq!(v["copier"].flagged_since_round, Some(1));
     assert!(v["copier"].outputs.is_none());
@@ -852,11 +877,60 @@ fn the_ledger_keeps_a_copier_flagged_until_it_recommits() {
         entry("orig", 10, orig.clone(), None),
         entry("copier", 500, noisy, None),
     ];
-    assert!(back.detect(&cfg, 3, &fresh).is_empty());
+    assert!(back.detect(&cfg, 4, &fresh).is_empty());
     assert!(back.is_empty());
+    // A second clean round in a row clears the verdict.
+    let mut cleared = ledger.clone();
+    assert!(cleared.detect(&cfg, 4, &entries).is_empty());
+    assert!(cleared.is_empty());
     // Deregistration forgets.
     ledger.retain_registered(&[Hotkey::from("orig")]);
     assert!(ledger.record("copier").is_none());
+}
+
+#[test]
+fn a_suspicion_needs_a_second_round_and_a_wrongly_flagged_miner_recovers() {
+    let cfg = MechanismConfig::builtin("medmetric").unwrap();
+    let round = make_round(22, 0.5, (4.0, 8.0), 12);
+    let z = model_logits(&round, 1, false);
+    let orig = sigmoid(&z);
+    let mut ledger = CopyLedger::new();
+    // One round where the two happen to match: credit withheld that round.
+    let v = ledger.detect(
+        &cfg,
+        1,
+        &[
+            entry("orig", 10, orig.clone(), None),
+            entry("other", 20, sigmoid(&perturb(&z, 2, 0.003)), None),
+        ],
+    );
+    assert!(v.contains_key("other"));
+    // Next round they are compared and differ: the suspicion is dropped at
+    // once, and nothing is remembered.
+    let independent = sigmoid(&model_logits(&round, 9, false));
+    let v = ledger.detect(
+        &cfg,
+        2,
+        &[
+            entry("orig", 10, orig.clone(), None),
+            entry("other", 20, independent, None),
+        ],
+    );
+    assert!(v.is_empty(), "{v:?}");
+    assert!(ledger.is_empty());
+    // Without the original in the round, an unconfirmed suspicion does not
+    // zero anyone either.
+    let mut pending = CopyLedger::new();
+    pending.detect(
+        &cfg,
+        1,
+        &[
+            entry("orig", 10, orig.clone(), None),
+            entry("other", 20, sigmoid(&perturb(&z, 2, 0.003)), None),
+        ],
+    );
+    let v = pending.detect(&cfg, 2, &[entry("other", 20, orig, None)]);
+    assert!(v.is_empty());
 }
 
 // ---------------------------------------------------------------------------

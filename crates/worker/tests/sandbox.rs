@@ -31,6 +31,7 @@ fn limits() -> Limits {
         open_files: 64,
         load_timeout_ms: 20_000,
         image_timeout_ms: 3_000,
+        total_ms: 120_000,
     }
 }
 

@@ -215,6 +215,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     };
 
     let backend = sandbox.backend;
+    let canonical = runtime::is_canonical(&sandbox);
     let harness = Harness::new(mech, sandbox, calib);
     let n = evaluate::image_count(&round, &modalities);
     let bar = progress_bar(n as u64, "eval");
@@ -228,6 +229,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let outcome = Outcome {
         scored: harness.score(&eval),
         calibration: calib,
+        canonical,
+        peak_memory_bytes: eval.peak_memory_bytes,
     };
     if args.json {
         print_json(&outcome.json(&sha, &profile, &harness.mechanism, &round, backend))?;
@@ -247,6 +250,10 @@ pub struct Outcome {
     pub scored: Scored,
     /// The calibration used.
     pub calibration: Calibration,
+    /// Whether the scores are canonical (what validators set weights from).
+    pub canonical: bool,
+    /// The worker's peak resident memory.
+    pub peak_memory_bytes: Option<u64>,
 }
 
 impl Outcome {
@@ -290,7 +297,10 @@ impl Outcome {
                 "mean": self.scored.latency.mean_ms,
                 "p95": self.scored.latency.p95_ms,
                 "calibrated": self.scored.latency.calibrated_ms,
+                "load": self.scored.latency.load_ms,
             },
+            "peak_memory_bytes": self.peak_memory_bytes,
+            "canonical": self.canonical,
             "per_modality": self.per_modality(),
             "profile": profile,
             "mechanism_hash": mech.hash(),
@@ -316,10 +326,15 @@ impl Outcome {
         println!("model    {}", args.model.display());
         println!("sha256   {sha}");
         println!(
-            "round    seed {}…, {} images, {} probes; backend {backend}; profile {profile}",
+            "round    seed {}…, {} images, {} probes; backend {backend}{}; profile {profile}",
             &round.seed.to_hex()[..16],
             round.items.len(),
-            round.probes.len()
+            round.probes.len(),
+            if self.canonical {
+                ""
+            } else {
+                " (non-canonical: validators score with ONNX Runtime, one thread)"
+            }
         );
         if let Some(f) = &self.scored.failure {
             println!("FAILED   {f}");

@@ -56,9 +56,14 @@ pub struct RunArgs {
     /// [default: $MEDMETRIC_CACHE/store, else ~/.cache/medmetric/store].
     #[arg(long)]
     pub store: Option<PathBuf>,
-    /// Runtime: auto, tract or ort.
+    /// Runtime: auto, tract or ort. Weights are set only from the canonical
+    /// backend (ONNX Runtime, one thread).
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
     pub backend: BackendChoice,
+    /// Run with a non-canonical backend (tract) anyway: scores then differ
+    /// from other validators' in the last bits. For tests and development.
+    #[arg(long)]
+    pub allow_noncanonical: bool,
     /// Models evaluated at once (default: the number of cores).
     #[arg(long)]
     pub workers: Option<usize>,
@@ -103,6 +108,15 @@ pub fn run(cmd: ValidatorCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn run_validator(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let sandbox = sandbox_config(args.backend, 1)?;
+    anyhow::ensure!(
+        args.allow_noncanonical || medmetric_harness::runtime::is_canonical(&sandbox),
+        "validators set weights only from canonical scores (ONNX Runtime {}, one thread), \
+         so that every validator computes the same bits: run `medmetric setup onnxruntime` \
+         (this run would use {}); --allow-noncanonical runs anyway, for tests",
+        medmetric_eval::ort::ORT_VERSION,
+        sandbox.backend
+    );
     let url = chain_url(&args.chain)?;
     let chain =
         DevnetClient::connect(&url).with_context(|| format!("cannot reach the chain at {url}"))?;
@@ -115,7 +129,7 @@ fn run_validator(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let mechanism = mechanism_config(&args.profile, args.mechanism.as_ref())?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let sandbox = sandbox_config(args.backend, 1)?;
+
     let calibration = if args.no_calibrate {
         Calibration::IDENTITY
     } else {

@@ -37,6 +37,9 @@ pub struct Limits {
     pub load_timeout_ms: u64,
     /// Wall-clock limit for one image, milliseconds.
     pub image_timeout_ms: u64,
+    /// Wall-clock limit for the whole session (load and every image),
+    /// milliseconds: what one model may cost a validator per round.
+    pub total_ms: u64,
 }
 
 impl Default for Limits {
@@ -47,6 +50,7 @@ impl Default for Limits {
             open_files: 64,
             load_timeout_ms: 60_000,
             image_timeout_ms: 10_000,
+            total_ms: 300_000,
         }
     }
 }

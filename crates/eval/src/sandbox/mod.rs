@@ -210,6 +210,9 @@ pub struct Session {
     /// How long the worker took to load the model.
     pub load_time: Duration,
     killed_by_us: bool,
+    /// When the worker was started: the session's total budget runs from
+    /// here.
+    started: Instant,
 }
 
 impl std::fmt::Debug for Session {
@@ -326,6 +329,7 @@ impl Session {
             limits: cfg.limits.clone(),
             load_time: Duration::ZERO,
             killed_by_us: false,
+            started: Instant::now(),
         };
         let request = LoadRequest {
             backend: cfg.backend,
@@ -339,7 +343,7 @@ impl Session {
         let started = Instant::now();
         session.send(TAG_LOAD, &request.encode())?;
         drop(request);
-        let deadline = Duration::from_millis(session.limits.load_timeout_ms);
+        let deadline = session.deadline(session.limits.load_timeout_ms)?;
         match session.receive(deadline)? {
             (TAG_LOADED, _) => {
                 session.load_time = started.elapsed();
@@ -392,8 +396,8 @@ impl Session {
                 ),
             ));
         }
+        let deadline = self.deadline(self.limits.image_timeout_ms)?;
         self.send(TAG_RUN, &float_bytes(&image.data))?;
-        let deadline = Duration::from_millis(self.limits.image_timeout_ms);
         let (tag, payload) = self.receive(deadline)?;
         match tag {
             TAG_OUTPUT => {
@@ -456,6 +460,32 @@ impl Session {
             return Err(self.death_failure());
         }
         Ok(())
+    }
+
+    /// The worker's peak resident memory so far (`VmHWM`), while it runs.
+    pub fn peak_memory_bytes(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    }
+
+    /// The wait for the next answer: `step_ms`, cut to what is left of the
+    /// session's total budget; a failure when nothing is left.
+    fn deadline(&mut self, step_ms: u64) -> Result<Duration, Failure> {
+        let total = Duration::from_millis(self.limits.total_ms);
+        let left = total.saturating_sub(self.started.elapsed());
+        if left.is_zero() {
+            self.kill();
+            return Err(Failure::new(
+                FailureKind::Timeout,
+                format!(
+                    "the evaluation exceeded its total budget of {} ms; worker killed",
+                    self.limits.total_ms
+                ),
+            ));
+        }
+        Ok(Duration::from_millis(step_ms).min(left))
     }
 
     fn receive(&mut self, timeout: Duration) -> Result<(u8, Vec<u8>), Failure> {

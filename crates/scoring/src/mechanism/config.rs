@@ -136,6 +136,13 @@ pub struct SkillGate {
     /// Segmentation skill from which speed and robustness are credited in
     /// full; below it they are credited in proportion (`g(s) = min(1, s/full)`).
     pub full_credit_skill: f64,
+    /// On a normal image, the mask's credit falls smoothly with its
+    /// false-positive area, `1 / (1 + FP / (scale · pixels))`, instead of
+    /// from 1 to 0 at the first false-positive pixel: this is the `scale`,
+    /// the fraction of the image at which the credit halves. Absent: the
+    /// Dice convention (empty vs empty = 1, anything else 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normal_fp_scale: Option<f64>,
 }
 
 /// Parameters of the `sn87` profile.
@@ -214,6 +221,17 @@ pub struct CopyTolerances {
     pub weight_similarity: f64,
     /// Weights: tensors with fewer elements are ignored.
     pub weight_min_tensor_elements: u64,
+    /// Outputs, by function: two models whose outputs have at least this
+    /// Spearman rank correlation over the informative elements compute the
+    /// same function up to a monotone recalibration (temperature, logit
+    /// shifts) and are copies. Absent: only the logit-distance rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_rank_correlation: Option<f64>,
+    /// Outputs, by function: elements where both models' probabilities are
+    /// below this carry no information (shared healthy background) and are
+    /// left out of the rank correlation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_floor: Option<f64>,
 }
 
 /// The whole mechanism. Build it with [`MechanismConfig::builtin`] or
@@ -351,6 +369,11 @@ impl MechanismConfig {
         {
             return invalid("medmetric.full_credit_skill must be in (0, 1]");
         }
+        if let Some(scale) = self.medmetric.and_then(|g| g.normal_fp_scale)
+            && !(scale > 0.0 && scale <= 1.0)
+        {
+            return invalid("medmetric.normal_fp_scale must be in (0, 1]");
+        }
         if let Some(e) = &self.sn87
             && !(e.alpha.is_finite() && e.alpha > 0.0)
         {
@@ -397,6 +420,16 @@ impl MechanismConfig {
         }
         if !(k.weight_similarity > 0.0 && k.weight_similarity <= 1.0) {
             return invalid("copies.weight_similarity must be in (0, 1]");
+        }
+        if let Some(r) = k.output_rank_correlation
+            && !(r > 0.0 && r <= 1.0)
+        {
+            return invalid("copies.output_rank_correlation must be in (0, 1]");
+        }
+        if let Some(f) = k.output_floor
+            && !(0.0..1.0).contains(&f)
+        {
+            return invalid("copies.output_floor must be in [0, 1)");
         }
         if k.weight_min_tensor_elements < 2 {
             return invalid("copies.weight_min_tensor_elements must be at least 2");
@@ -561,7 +594,7 @@ mod tests {
         // the pin deliberately, together with every validator.
         assert_eq!(
             MechanismConfig::default_profile().hash(),
-            "d21f1d92f2d15c317816979046a0518ac0243c0101273a680a8806c844518781"
+            "0fdfa03fca40627113a0a6af44d64435cfb586317ebf209a2baaed11df95adec"
         );
     }
 
@@ -620,7 +653,9 @@ mod tests {
     #[test]
     fn missing_and_foreign_sections_are_refused() {
         let text = medmetric_text();
-        let no_gate = text.replace("[medmetric]\nfull_credit_skill = 0.5\n", "");
+        let start = text.find("[medmetric]").unwrap();
+        let end = start + text[start..].find("\n\n").unwrap();
+        let no_gate = format!("{}{}", &text[..start], &text[end..]);
         let e = MechanismConfig::from_toml(&no_gate)
             .unwrap_err()
             .to_string();

@@ -89,6 +89,11 @@ pub struct OutputEvidence {
     pub far_fraction: f64,
     /// Informative elements compared.
     pub informative: u64,
+    /// Spearman rank correlation over the elements where either model's
+    /// probability reaches `output_floor` (`None` when the rule is off or
+    /// too few elements qualify).
+    #[serde(default)]
+    pub rank_correlation: Option<f64>,
     /// Whether this evidence alone makes the pair copies.
     pub flagged: bool,
 }
@@ -138,6 +143,59 @@ pub fn compare_outputs(tol: &CopyTolerances, a: &[f32], b: &[f32]) -> Option<Out
     compare_logits(tol, &la, &lb)
 }
 
+/// Average ranks (ties share the mean of their positions), from 1.
+fn ranks(v: &[f64]) -> Vec<f64> {
+    let mut idx: Vec<usize> = (0..v.len()).collect();
+    idx.sort_by(|&i, &j| v[i].total_cmp(&v[j]).then(i.cmp(&j)));
+    let mut r = vec![0.0; v.len()];
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && v[idx[j + 1]] == v[idx[i]] {
+            j += 1;
+        }
+        let mean = (i + j) as f64 / 2.0 + 1.0;
+        for &k in &idx[i..=j] {
+            r[k] = mean;
+        }
+        i = j + 1;
+    }
+    r
+}
+
+fn pearson(a: &[f64], b: &[f64]) -> Option<f64> {
+    let n = a.len() as f64;
+    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+    for (x, y) in a.iter().zip(b) {
+        let (dx, dy) = (x - ma, y - mb);
+        sab += dx * dy;
+        saa += dx * dx;
+        sbb += dy * dy;
+    }
+    let den = (saa * sbb).sqrt();
+    (den > 0.0 && den.is_finite()).then(|| (sab / den).clamp(-1.0, 1.0))
+}
+
+/// Spearman rank correlation of two models' logits over the elements where
+/// either probability reaches `floor` (logits of `floor` and above). Ranks
+/// are what a monotone recalibration cannot change, so a temperature or an
+/// affine shift of the logits leaves this at 1.
+fn rank_correlation(tol: &CopyTolerances, a: &[f32], b: &[f32]) -> Option<f64> {
+    tol.output_rank_correlation?;
+    let floor = logit(tol.output_floor.unwrap_or(0.0) as f32);
+    let (x, y): (Vec<f64>, Vec<f64>) = a
+        .iter()
+        .zip(b)
+        .filter(|&(&p, &q)| p >= floor || q >= floor)
+        .map(|(&p, &q)| (f64::from(p), f64::from(q)))
+        .unzip();
+    if (x.len() as u64) < tol.output_min_informative.max(2) {
+        return None;
+    }
+    pearson(&ranks(&x), &ranks(&y))
+}
+
 fn logit(p: f32) -> f32 {
     let p = f64::from(p);
     let p = if p.is_nan() {
@@ -168,12 +226,19 @@ fn compare_logits(tol: &CopyTolerances, a: &[f32], b: &[f32]) -> Option<OutputEv
     }
     let mean_logit_diff = sum / informative as f64;
     let far_fraction = far as f64 / informative as f64;
+    let rank_correlation = rank_correlation(tol, a, b);
+    let same_function = matches!(
+        (rank_correlation, tol.output_rank_correlation),
+        (Some(r), Some(min)) if r >= min
+    );
     Some(OutputEvidence {
         mean_logit_diff,
         far_fraction,
         informative,
-        flagged: mean_logit_diff <= tol.output_mean_logit_diff
-            && far_fraction <= tol.output_max_far_fraction,
+        rank_correlation,
+        flagged: same_function
+            || (mean_logit_diff <= tol.output_mean_logit_diff
+                && far_fraction <= tol.output_max_far_fraction),
     })
 }
 
@@ -255,7 +320,9 @@ pub fn compare_weights(
 
 fn compare_prepared(tol: &CopyTolerances, a: &[Tensor], b: &[Tensor]) -> Option<WeightEvidence> {
     let total = |ts: &[Tensor]| ts.iter().map(|t| t.values.len() as u64).sum::<u64>();
-    let denom = total(a).min(total(b));
+    // Relative to the larger model: a small model that carries one tensor
+    // of a large one shares a sliver of it, not all of itself.
+    let denom = total(a).max(total(b));
     if denom == 0 {
         return None;
     }
@@ -436,6 +503,16 @@ pub fn zero_copies(results: &mut BTreeMap<Hotkey, f64>, verdicts: &BTreeMap<Hotk
     }
 }
 
+/// Rounds of fresh evidence after which a verdict holds without any.
+pub const CONFIRMING_ROUNDS: u32 = 2;
+/// Rounds in a row in which a confirmed copier and its original were
+/// compared and did not match, after which the verdict is dropped.
+pub const CLEARING_ROUNDS: u32 = 2;
+
+fn confirmed() -> u32 {
+    CONFIRMING_ROUNDS
+}
+
 /// A remembered verdict.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerRecord {
@@ -447,6 +524,14 @@ pub struct LedgerRecord {
     pub first_round: u64,
     /// Last round with fresh evidence.
     pub last_evidence_round: u64,
+    /// Rounds with fresh evidence (records written before this field
+    /// existed count as confirmed).
+    #[serde(default = "confirmed")]
+    pub evidence_rounds: u32,
+    /// Rounds in a row since the last evidence in which the pair was
+    /// compared and did not match.
+    #[serde(default)]
+    pub clean_rounds: u32,
 }
 
 /// Copy verdicts remembered across rounds (see the module docs for the rule).
@@ -455,17 +540,40 @@ pub struct CopyLedger {
     records: BTreeMap<Hotkey, LedgerRecord>,
 }
 
+/// Whether two entries match under either layer; `None` when neither layer
+/// could compare them.
+fn pair_matches(cfg: &MechanismConfig, a: &CopyEntry, b: &CopyEntry) -> Option<bool> {
+    let tol = &cfg.copies;
+    let out = compare_outputs(tol, &a.outputs, &b.outputs);
+    let w = match (&a.weights, &b.weights) {
+        (Some(x), Some(y)) => compare_weights(tol, x, y),
+        _ => None,
+    };
+    match (out, w) {
+        (None, None) => None,
+        (o, w) => Some(o.is_some_and(|e| e.flagged) || w.is_some_and(|e| e.flagged)),
+    }
+}
+
 impl CopyLedger {
     /// An empty ledger.
     pub fn new() -> CopyLedger {
         CopyLedger::default()
     }
 
-    /// Runs [`detect`] on this round and merges it with what is remembered:
-    /// fresh verdicts are recorded, and every entry whose hotkey and
-    /// commitment block match a record is flagged again even without fresh
-    /// evidence. A record whose hotkey now has a different commitment block
-    /// is dropped first.
+    /// Runs [`detect`] on this round and merges it with what is remembered.
+    ///
+    /// - A fresh verdict is returned and recorded (one more round of
+    ///   evidence).
+    /// - A remembered copier without fresh evidence is flagged again once
+    ///   its verdict is confirmed ([`CONFIRMING_ROUNDS`] rounds of
+    ///   evidence); an unconfirmed suspicion is not.
+    /// - A verdict can be revisited: when the copier and its original were
+    ///   both compared this round and did not match, an unconfirmed record
+    ///   is dropped at once and a confirmed one after [`CLEARING_ROUNDS`]
+    ///   such rounds in a row, so a wrongly flagged miner recovers.
+    /// - A record whose hotkey now has a different commitment block is
+    ///   dropped first: a new commitment starts clean.
     pub fn detect(
         &mut self,
         cfg: &MechanismConfig,
@@ -494,17 +602,35 @@ impl CopyLedger {
                     original: v.original.clone(),
                     first_round: round_id,
                     last_evidence_round: round_id,
+                    evidence_rounds: 0,
+                    clean_rounds: 0,
                 });
+            if record.evidence_rounds == 0 || round_id > record.last_evidence_round {
+                record.evidence_rounds = record.evidence_rounds.saturating_add(1);
+            }
             record.original = v.original.clone();
             record.last_evidence_round = record.last_evidence_round.max(round_id);
             record.first_round = record.first_round.min(round_id);
+            record.clean_rounds = 0;
             v.flagged_since_round = Some(record.first_round);
         }
         for e in entries {
             if verdicts.contains_key(&e.hotkey) {
                 continue;
             }
-            if let Some(r) = self.records.get(&e.hotkey) {
+            let Some(r) = self.records.get_mut(&e.hotkey) else {
+                continue;
+            };
+            let original = entries.iter().find(|o| o.hotkey == r.original);
+            let clean = original.and_then(|o| pair_matches(cfg, e, o)) == Some(false);
+            if clean {
+                r.clean_rounds = r.clean_rounds.saturating_add(1);
+                if r.evidence_rounds < CONFIRMING_ROUNDS || r.clean_rounds >= CLEARING_ROUNDS {
+                    self.records.remove(&e.hotkey);
+                    continue;
+                }
+            }
+            if r.evidence_rounds >= CONFIRMING_ROUNDS {
                 verdicts.insert(
                     e.hotkey.clone(),
                     CopyVerdict {
@@ -563,7 +689,10 @@ mod tests {
 
     #[test]
     fn a_chain_of_copies_names_the_earliest_and_shows_the_direct_link() {
-        let cfg = MechanismConfig::builtin("medmetric").unwrap();
+        // The logit-distance rule alone (a constant logit shift is the same
+        // function, so the rank rule would pair all three).
+        let mut cfg = MechanismConfig::builtin("medmetric").unwrap();
+        cfg.copies.output_rank_correlation = None;
         // a–b and b–c are within tolerance, a–c is not.
         let entries = [
             entry("a", 10, 0.0),

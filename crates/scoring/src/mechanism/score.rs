@@ -206,6 +206,22 @@ fn seg_part(m: &ImageMetrics) -> f64 {
     clamp01(1.0 - m.seg_loss())
 }
 
+/// The segmentation part with smooth credit on normal images: where the
+/// truth is empty, `clamp01(1 / (1 + FP / (scale · N)) − BCE)` replaces
+/// `clamp01(Dice − BCE)`, so a stray pixel costs in proportion to its area
+/// (`docs/mechanism.md`).
+fn seg_part_smooth(m: &ImageMetrics, scale: Option<f64>) -> f64 {
+    match (&m.mask, scale) {
+        (Some(k), Some(scale)) if k.confusion.tp + k.confusion.fn_ == 0 => {
+            let c = &k.confusion;
+            let pixels = (c.tp + c.fp + c.fn_ + c.tn).max(1) as f64;
+            let credit = 1.0 / (1.0 + c.fp as f64 / (scale * pixels));
+            clamp01(credit - k.bce)
+        }
+        _ => seg_part(m),
+    }
+}
+
 /// The per-image classification part (docs/design.md#6-scoring) `clamp01(1 − L_cls)`.
 fn cls_part(m: &ImageMetrics) -> f64 {
     clamp01(1.0 - m.cls_loss())
@@ -238,10 +254,9 @@ fn score_subset(
         Profile::Medmetric => {
             let split = cfg.accuracy_split();
             let nul = || idx.iter().map(|&i| &null[i]);
-            let seg_skill = skill(
-                balanced_mean(model(), seg_part),
-                balanced_mean(nul(), seg_part),
-            );
+            let scale = cfg.medmetric.and_then(|g| g.normal_fp_scale);
+            let seg = |m: &ImageMetrics| seg_part_smooth(m, scale);
+            let seg_skill = skill(balanced_mean(model(), seg), balanced_mean(nul(), seg));
             let cls_skill = skill(
                 balanced_mean(model(), cls_part),
                 balanced_mean(nul(), cls_part),
@@ -321,6 +336,46 @@ mod tests {
         assert!((skill(0.75, 0.5) - 0.5).abs() < 1e-12);
         assert_eq!(skill(1.0, 1.0), 0.0);
         assert_eq!(skill(f64::NAN, 0.5), 0.0);
+    }
+
+    /// One stray pixel on a normal image: under the Dice convention the
+    /// whole image's segmentation credit is lost, with the smooth credit
+    /// almost none of it; a false alarm over the whole image earns nothing
+    /// either way.
+    #[test]
+    fn a_stray_pixel_on_a_normal_image_costs_in_proportion() {
+        let n = 256 * 256;
+        let truth = vec![0u8; n];
+        let mut one = vec![0.0f32; n];
+        one[1234] = 0.9;
+        let m = ImageMetrics::measure("cxr", Some(&one), Some(0.1), &truth, false).unwrap();
+        let all =
+            ImageMetrics::measure("cxr", Some(&vec![0.9f32; n]), Some(0.1), &truth, false).unwrap();
+        assert_eq!(seg_part(&m), 0.0);
+        let smooth = seg_part_smooth(&m, Some(0.002));
+        assert!(smooth > 0.99, "{smooth}");
+        assert!(seg_part_smooth(&all, Some(0.002)) < 0.01);
+        // A lesion-sized false alarm (0.2% of the image) halves the credit.
+        let mut blob = vec![0.0f32; n];
+        let area = (0.002 * n as f64).round() as usize;
+        blob[..area].iter_mut().for_each(|p| *p = 0.99);
+        let b = ImageMetrics::measure("cxr", Some(&blob), Some(0.1), &truth, false).unwrap();
+        assert!((seg_part_smooth(&b, Some(0.002)) - 0.5).abs() < 0.01);
+        // Abnormal images keep Dice.
+        let mut lesion = vec![0u8; n];
+        lesion[1234] = 1;
+        let hit = ImageMetrics::measure("cxr", Some(&one), Some(0.9), &lesion, true).unwrap();
+        assert_eq!(seg_part_smooth(&hit, Some(0.002)), seg_part(&hit));
+        // And the profile uses it: a model perfect on abnormal images with
+        // one stray pixel on each normal image keeps most of its skill.
+        let c = cfg("medmetric");
+        let images = [m.clone(), hit.clone()];
+        let null = [
+            ImageMetrics::null("cxr", &truth, false).unwrap(),
+            ImageMetrics::null("cxr", &lesion, true).unwrap(),
+        ];
+        let s = score(&c, &images, &null, &[], Some(10.0));
+        assert!(s.accuracy > 0.5, "{s:?}");
     }
 
     #[test]
