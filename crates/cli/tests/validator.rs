@@ -136,6 +136,20 @@ impl Net {
     }
 }
 
+/// The ONNX Runtime library, or `None` (the test is skipped) when it is not
+/// installed and the test command did not require it.
+fn ort_library() -> Option<PathBuf> {
+    let lib = medmetric_eval::ort::default_library_path();
+    if lib.is_none() {
+        assert!(
+            std::env::var_os("MEDMETRIC_REQUIRE_ORT").is_none(),
+            "MEDMETRIC_REQUIRE_ORT is set but ONNX Runtime is not installed"
+        );
+        eprintln!("ONNX Runtime not installed: skipped");
+    }
+    lib
+}
+
 fn book(node: &Validator<'_, Devnet>) -> ScoreBook {
     node.state().get("score_book").unwrap().unwrap_or_default()
 }
@@ -245,12 +259,7 @@ fn a_validator_without_its_runtime_changes_no_score_or_weight() {
 
 #[test]
 fn a_validator_without_onnx_runtime_changes_no_score() {
-    let Some(lib) = medmetric_eval::ort::default_library_path() else {
-        assert!(
-            std::env::var_os("MEDMETRIC_REQUIRE_ORT").is_none(),
-            "MEDMETRIC_REQUIRE_ORT is set but ONNX Runtime is not installed"
-        );
-        eprintln!("ONNX Runtime not installed: skipped");
+    let Some(lib) = ort_library() else {
         return;
     };
     let net = Net::new(Hyperparameters::default());
@@ -407,12 +416,7 @@ fn commit_reveal_salts_are_secret_and_kept_until_the_reveal() {
 
 #[test]
 fn two_validators_on_different_thread_counts_agree_bit_for_bit() {
-    let Some(lib) = medmetric_eval::ort::default_library_path() else {
-        assert!(
-            std::env::var_os("MEDMETRIC_REQUIRE_ORT").is_none(),
-            "MEDMETRIC_REQUIRE_ORT is set but ONNX Runtime is not installed"
-        );
-        eprintln!("ONNX Runtime not installed: skipped");
+    let Some(lib) = ort_library() else {
         return;
     };
     let net = Net::new(Hyperparameters::default());

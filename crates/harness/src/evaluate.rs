@@ -43,6 +43,8 @@ pub struct Evaluation {
     pub load_time: Duration,
     /// The worker's peak resident memory, when the system reports it.
     pub peak_memory_bytes: Option<u64>,
+    /// Wall time of the whole evaluation (start, load, every image).
+    pub wall_time: Duration,
     /// The model's outputs, condensed (a `16×16` mean-pooled mask and the
     /// cls probability per round item) for copy detection.
     pub fingerprint: Vec<f32>,
@@ -59,6 +61,7 @@ impl Evaluation {
             latencies_ms: Vec::new(),
             load_time: Duration::ZERO,
             peak_memory_bytes: None,
+            wall_time: Duration::ZERO,
             fingerprint: Vec::new(),
             failure: Some(failure),
         }
@@ -133,6 +136,20 @@ fn pool(mask: &[f32], size: u32, side: u32) -> Vec<f32> {
 /// `progress` is called once per image. The round must be built at the
 /// model's input size.
 pub fn evaluate(
+    round: &Round,
+    model: &[u8],
+    report: &GateReport,
+    sandbox: &SandboxConfig,
+    modalities: &[Modality],
+    progress: &dyn Fn(),
+) -> Evaluation {
+    let started = std::time::Instant::now();
+    let mut eval = evaluate_timed(round, model, report, sandbox, modalities, progress);
+    eval.wall_time = started.elapsed();
+    eval
+}
+
+fn evaluate_timed(
     round: &Round,
     model: &[u8],
     report: &GateReport,

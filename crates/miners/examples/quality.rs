@@ -78,6 +78,11 @@ fn main() {
             let t = Instant::now();
             let bytes = factory.make(s, 1).expect("make");
             let made = t.elapsed();
+            // load-time is made to be refused (its work hides at load).
+            if let Err(e) = gate::check_bytes(&bytes, &GateLimits::default()) {
+                println!("| {s} | {made:.2?} | {} | refused: {e} |", bytes.len());
+                continue;
+            }
             let qa = evaluate(&bytes, &aug).expect("evaluate");
             let qp = evaluate(&bytes, &plain).expect("evaluate");
             let lat = latency(&bytes, &aug);

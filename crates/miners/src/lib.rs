@@ -3,7 +3,9 @@
 //! The red team of the incentive mechanism (docs/mechanism.md): miner strategies written as ONNX models that
 //! follow the v1 contract, so the mechanism can be tested against the ways
 //! miners actually try to earn. One model per strategy, modality and input
-//! size; every model passes [`medmetric_model::gate`] and runs in tract.
+//! size; every model passes [`medmetric_model::gate`] and runs in tract,
+//! except [`Strategy::LoadTimeCompute`], which is made for the gate to
+//! refuse (its work hides in constant folding at load).
 //!
 //! | strategy | what it does |
 //! |---|---|
@@ -16,6 +18,13 @@
 //! | [`Strategy::SlowAccurate`] | the honest outputs plus a long chain of convolutions that enters the output with a tiny weight |
 //! | [`Strategy::Memoriser`] | nearest neighbour over thumbnails of the phantom pool, returning the stored mask and label |
 //! | [`Strategy::FastUseless`] | an uncalibrated brightness threshold |
+//! | [`Strategy::Bait`] | the null model carrying one unused honest initializer verbatim, to be committed before honest |
+//! | [`Strategy::CastCopy`] | the honest model with its large float initializers stored as int32 and restored by `Cast` and `Mul` |
+//! | [`Strategy::TemperatureCopy`] | honest outputs through `σ(logit(p)/1.15)` |
+//! | [`Strategy::SparseCopy`] | the honest mask through `Max` with 0.05 on one pixel per 16×16 block |
+//! | [`Strategy::RetunedCopy`] | honest outputs through `σ(1.3·logit(p) + 0.4)` (mask) and `σ(logit(p) + 0.3)` (cls) |
+//! | [`Strategy::LoadTimeCompute`] | the honest model plus a constant chain of 18 4096² `MatMul`s that a runtime folds at load, added to the class logit times 0 |
+//! | [`Strategy::SlowGraph`] | the honest outputs plus 120 full-resolution 3×3 convolutions whose mean, clamped to 0, is added to the mask |
 //!
 //! Everything is deterministic: the same strategy, modality, size and seed
 //! give the same bytes on every machine (training runs in `f64` in a fixed
@@ -36,6 +45,7 @@
 
 #![warn(missing_docs)]
 
+pub mod attacks;
 mod evaluate;
 mod features;
 mod fragile;
@@ -105,11 +115,26 @@ pub enum Strategy {
     Memoriser,
     /// Fast and wrong.
     FastUseless,
+    /// The null model carrying an unused honest initializer, as bait for
+    /// weight-level copy detection.
+    Bait,
+    /// The honest model with its weights stored as scaled int32.
+    CastCopy,
+    /// Honest outputs with a softened logit (temperature 1.15).
+    TemperatureCopy,
+    /// The honest mask salted with 0.05 on one pixel in 256.
+    SparseCopy,
+    /// Honest outputs with three retuned logit scalars.
+    RetunedCopy,
+    /// The honest model plus a huge constant computation folded at load.
+    LoadTimeCompute,
+    /// The honest outputs behind a long runtime convolution chain.
+    SlowGraph,
 }
 
 impl Strategy {
     /// Every strategy, in a stable order.
-    pub const ALL: [Strategy; 9] = [
+    pub const ALL: [Strategy; 16] = [
         Strategy::Honest,
         Strategy::Null,
         Strategy::ClsOnly,
@@ -119,6 +144,13 @@ impl Strategy {
         Strategy::SlowAccurate,
         Strategy::Memoriser,
         Strategy::FastUseless,
+        Strategy::Bait,
+        Strategy::CastCopy,
+        Strategy::TemperatureCopy,
+        Strategy::SparseCopy,
+        Strategy::RetunedCopy,
+        Strategy::LoadTimeCompute,
+        Strategy::SlowGraph,
     ];
 
     /// The CLI name (`honest`, `null`, `cls-only`, …).
@@ -133,6 +165,13 @@ impl Strategy {
             Strategy::SlowAccurate => "slow-accurate",
             Strategy::Memoriser => "memoriser",
             Strategy::FastUseless => "fast-useless",
+            Strategy::Bait => "bait",
+            Strategy::CastCopy => "cast-copy",
+            Strategy::TemperatureCopy => "temperature-copy",
+            Strategy::SparseCopy => "sparse-copy",
+            Strategy::RetunedCopy => "retuned-copy",
+            Strategy::LoadTimeCompute => "load-time",
+            Strategy::SlowGraph => "slow-graph",
         }
     }
 }
@@ -234,6 +273,13 @@ impl Factory {
             Strategy::SlowAccurate => strategies::slow_accurate(self.honest()?),
             Strategy::Memoriser => Memoriser::build(m, s, self.memoriser_cases)?.to_onnx(),
             Strategy::FastUseless => strategies::fast_useless(m, s),
+            Strategy::Bait => attacks::bait(self.honest()?)?,
+            Strategy::CastCopy => attacks::cast_copy(self.honest()?)?,
+            Strategy::TemperatureCopy => attacks::temperature_copy(self.honest()?)?,
+            Strategy::SparseCopy => attacks::sparse_copy(self.honest()?)?,
+            Strategy::RetunedCopy => attacks::retuned_copy(self.honest()?)?,
+            Strategy::LoadTimeCompute => attacks::load_time(self.honest()?)?,
+            Strategy::SlowGraph => attacks::slow_graph(self.honest()?)?,
         })
     }
 }

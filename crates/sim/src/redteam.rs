@@ -85,6 +85,12 @@ pub struct RedteamReport {
     pub round_details: Vec<serde_json::Value>,
     /// Strategies detected as copies, with the original.
     pub copies: BTreeMap<Strategy, String>,
+    /// Strategies the gate refused, with the reason.
+    pub refused: BTreeMap<Strategy, String>,
+    /// Longest evaluation of each strategy on one round, seconds.
+    pub wall_seconds: BTreeMap<Strategy, f64>,
+    /// The per-model evaluation budget (the sandbox's total), seconds.
+    pub budget_seconds: f64,
     /// The invariants and whether each held.
     pub invariants: Vec<(&'static str, bool)>,
     /// Rounds on which the honest model was strictly first.
@@ -110,13 +116,28 @@ pub fn run(
         .map_err(|e| SimError::Config(e.to_string()))?;
     let factory = Factory::new(cfg.modality, cfg.size)?;
     let mut models = Vec::new();
+    let mut refused: BTreeMap<Strategy, String> = BTreeMap::new();
     for (i, s) in Strategy::ALL.into_iter().enumerate() {
         progress(Progress::Model(s));
         let bytes = factory.make(s, 42)?;
-        let model = GatedModel::gate(bytes)
-            .map_err(|(_, e)| SimError::Model(format!("{s} model rejected: {e}")))?;
-        // Commit order: the honest reference first, the others after.
-        models.push((s, Hotkey(s.name().to_string()), model, 100 + i as u64));
+        match GatedModel::gate(bytes) {
+            // Commit order: the bait first (it hopes to be taken for the
+            // original), the honest reference next, the others after.
+            Ok(model) => {
+                let block = if s == Strategy::Bait {
+                    50
+                } else {
+                    100 + i as u64
+                };
+                models.push((s, Hotkey(s.name().to_string()), model, block));
+            }
+            Err((_, e)) => {
+                refused.insert(s, format!("gate: {e}"));
+            }
+        }
+    }
+    if !models.iter().any(|(s, ..)| *s == Strategy::Honest) {
+        return Err(SimError::Model("the honest reference was refused".into()));
     }
     let calib = calibration::calibrate(&cfg.sandbox, 9)
         .map_err(|f| SimError::Setup(format!("calibration: {f}")))?;
@@ -127,6 +148,7 @@ pub fn run(
     let mut ledger = CopyLedger::new();
     let mut cache = WeightCache::new();
     let mut round_details = Vec::new();
+    let mut wall_seconds: BTreeMap<Strategy, f64> = BTreeMap::new();
     for r in 0..cfg.rounds {
         let anchor = Anchor {
             netuid: medmetric_core::NetUid(0),
@@ -164,9 +186,28 @@ pub fn run(
                 }
             },
         )?;
+        for ((s, ..), o) in models.iter().zip(&outcomes) {
+            let t = o.evaluation.wall_time.as_secs_f64();
+            let w = wall_seconds.entry(*s).or_insert(0.0f64);
+            *w = w.max(t);
+        }
         let mut detail = BTreeMap::new();
         for (mech, name) in configs.iter().zip(PROFILES) {
             let mut per = BTreeMap::new();
+            for (s, why) in &refused {
+                per.insert(
+                    s.name(),
+                    json!({"composite": 0.0, "credited": 0.0, "accuracy": 0.0,
+                        "speed": 0.0, "robustness": 0.0, "copy_of": null,
+                        "latency_ms": null, "failure": why}),
+                );
+                cells
+                    .entry(name)
+                    .or_default()
+                    .entry(*s)
+                    .or_default()
+                    .push(Cell::default());
+            }
             for ((s, _, _, _), o) in models.iter().zip(&outcomes) {
                 let scored = score(mech, &o.evaluation, calib);
                 let copy_of = o.copy.as_ref().map(|v| v.original.0.clone());
@@ -204,7 +245,14 @@ pub fn run(
         }
         round_details.push(json!({"anchor": anchor.block_number, "seed": anchor.seed().to_hex(), "scores": detail}));
     }
-    let (invariants, honest_first_rounds) = check_invariants(&cells["medmetric"], &copies);
+    let budget_seconds = cfg.sandbox.limits.total_ms as f64 / 1e3;
+    let (invariants, honest_first_rounds) = check_invariants(
+        &cells["medmetric"],
+        &copies,
+        &refused,
+        &wall_seconds,
+        budget_seconds,
+    );
     Ok(RedteamReport {
         rounds: cfg.rounds,
         size: cfg.size,
@@ -214,10 +262,23 @@ pub fn run(
         cells,
         round_details,
         copies,
+        refused,
+        wall_seconds,
+        budget_seconds,
         invariants,
         honest_first_rounds,
     })
 }
+
+/// Functional copies of the honest model: different bytes, the same
+/// function up to storage or recalibration.
+pub const FUNCTIONAL_COPIES: [Strategy; 5] = [
+    Strategy::Copy,
+    Strategy::CastCopy,
+    Strategy::TemperatureCopy,
+    Strategy::SparseCopy,
+    Strategy::RetunedCopy,
+];
 
 /// The `medmetric` profile's invariants. Caps hold on every round;
 /// rankings are judged on the mean over the rounds, as the score book sees
@@ -226,11 +287,15 @@ pub fn run(
 fn check_invariants(
     med: &BTreeMap<Strategy, Vec<Cell>>,
     copies: &BTreeMap<Strategy, String>,
+    refused: &BTreeMap<Strategy, String>,
+    wall_seconds: &BTreeMap<Strategy, f64>,
+    budget_seconds: f64,
 ) -> (Vec<(&'static str, bool)>, usize) {
     let rounds = med.values().map(Vec::len).min().unwrap_or(0);
     let every = |f: &dyn Fn(usize) -> bool| (0..rounds).all(f);
-    let raw = |s: Strategy, i: usize| med[&s][i].raw;
-    let credited = |s: Strategy, i: usize| med[&s][i].credited;
+    let cell = |s: Strategy, i: usize| med.get(&s).map(|c| c[i]).unwrap_or_default();
+    let raw = |s: Strategy, i: usize| cell(s, i).raw;
+    let credited = |s: Strategy, i: usize| cell(s, i).credited;
     let avg = |f: &dyn Fn(usize) -> f64| (0..rounds).map(f).sum::<f64>() / rounds.max(1) as f64;
     let others = || Strategy::ALL.into_iter().filter(|&s| s != Strategy::Honest);
     let honest_first_rounds = (0..rounds)
@@ -246,8 +311,22 @@ fn check_invariants(
             every(&|i| raw(Strategy::ClsOnly, i) <= 0.35 && raw(Strategy::ClsEmptyMask, i) <= 0.35),
         ),
         (
-            "copy earns 0 once detected (every round)",
-            every(&|i| credited(Strategy::Copy, i) == 0.0) && copies.contains_key(&Strategy::Copy),
+            "every functional copy (noise, int32 + Cast, temperature, sparse pixels, re-tuned) earns 0 and is named a copy (every round)",
+            FUNCTIONAL_COPIES.iter().all(|&c| {
+                every(&|i| credited(c, i) == 0.0)
+                    && copies.get(&c).is_some_and(|o| o == Strategy::Honest.name())
+            }),
+        ),
+        (
+            "a bait committed first never makes the honest model a copy, and earns nothing",
+            !copies.contains_key(&Strategy::Honest)
+                && every(&|i| credited(Strategy::Bait, i) == 0.0),
+        ),
+        (
+            "load-time compute is refused or scores below honest",
+            refused.contains_key(&Strategy::LoadTimeCompute)
+                || avg(&|i| credited(Strategy::LoadTimeCompute, i))
+                    < avg(&|i| credited(Strategy::Honest, i)),
         ),
         (
             "slow-accurate > fast-useless (mean over rounds)",
@@ -256,6 +335,10 @@ fn check_invariants(
         (
             "honest first (mean over rounds)",
             others().all(|s| avg(&|i| credited(Strategy::Honest, i)) > avg(&|i| credited(s, i))),
+        ),
+        (
+            "every evaluation within the per-model time budget",
+            wall_seconds.values().all(|&t| t <= budget_seconds),
         ),
     ];
     (invariants, honest_first_rounds)
@@ -311,12 +394,20 @@ impl RedteamReport {
                 Self::mean(d, |c| c.speed),
                 Self::mean(d, |c| c.robustness)
             );
-            let note = match self.copies.get(&s) {
-                Some(o) => format!(
+            let note = match (self.copies.get(&s), self.refused.get(&s)) {
+                (_, Some(why)) => format!("refused: {}", why.chars().take(90).collect::<String>()),
+                (Some(o), None) => format!(
                     "copy of {o} (0 credited; {:.3} before detection)",
                     Self::mean(d, |c| c.raw)
                 ),
-                None => String::new(),
+                (None, None) => String::new(),
+            };
+            let note = match self.wall_seconds.get(&s) {
+                Some(t) => format!(
+                    "{note}{}{t:.1} s/round",
+                    if note.is_empty() { "" } else { "; " }
+                ),
+                None => note,
             };
             let _ = writeln!(row, " {note} |");
             md.push_str(&row);
@@ -348,6 +439,9 @@ impl RedteamReport {
             "rounds": self.round_details,
             "invariants": self.invariants.iter().map(|(k, v)| ((*k).to_string(), *v)).collect::<BTreeMap<_, _>>(),
             "honest_first_rounds": self.honest_first_rounds,
+            "refused": self.refused.iter().map(|(s, w)| (s.name().to_string(), w.clone())).collect::<BTreeMap<_, _>>(),
+            "wall_seconds": self.wall_seconds.iter().map(|(s, w)| (s.name().to_string(), *w)).collect::<BTreeMap<_, _>>(),
+            "budget_seconds": self.budget_seconds,
             "mean_credited": self.mean_credited().iter().map(|(p, per)| {
                 (p.to_string(), per.iter().map(|(s, v)| (s.name().to_string(), *v)).collect::<BTreeMap<_, _>>())
             }).collect::<BTreeMap<_, _>>(),
@@ -362,7 +456,9 @@ impl RedteamReport {
              (backend {}). Each strategy is an ONNX model from `crates/miners` (see \
              `docs/miners.md`), evaluated in the sandbox on {} rounds built from fresh \
              phantoms; a cell is the mean composite credited after copy detection (a \
-             detected copy is credited 0).\n\n{}\n## `medmetric` invariants\n\n{}\n\
+             detected copy is credited 0). The bait is committed before the honest \
+             model; every other strategy after it. The note gives the longest \
+             evaluation of each model on one round (budget {:.0} s).\n\n{}\n## `medmetric` invariants\n\n{}\n\
              The `seed` column shows why the design documents' literal formula is not \
              the default: doing nothing (`null`) or classifying without segmenting \
              earns a large share there, because an empty mask is a perfect answer on \
@@ -373,6 +469,7 @@ impl RedteamReport {
             self.modality.name(),
             self.backend,
             self.rounds,
+            self.budget_seconds,
             self.table(),
             self.checks()
         )

@@ -36,7 +36,7 @@ fn medmetric_profile_resists_the_red_team_on_three_rounds() {
     };
     let report = redteam::run(&cfg, &|_| {}).unwrap();
     let json = report.to_json();
-    assert_eq!(report.invariants.len(), 5);
+    assert_eq!(report.invariants.len(), 8);
     for (name, ok) in &report.invariants {
         assert!(*ok, "invariant failed: {name}\n{json:#}");
     }
@@ -54,8 +54,19 @@ fn medmetric_profile_resists_the_red_team_on_three_rounds() {
         assert!(c("null", "composite") <= 0.05);
         assert!(c("cls-only", "composite") <= 0.35);
         assert!(c("cls-empty-mask", "composite") <= 0.35);
-        assert_eq!(c("copy", "credited"), 0.0);
-        assert!(!med["copy"]["copy_of"].is_null());
+        for copy in [
+            "copy",
+            "cast-copy",
+            "temperature-copy",
+            "sparse-copy",
+            "retuned-copy",
+        ] {
+            assert_eq!(c(copy, "credited"), 0.0, "{copy}: {med:#}");
+            assert_eq!(med[copy]["copy_of"], "honest", "{copy}: {med:#}");
+        }
+        // The bait, committed first, is nobody's original.
+        assert!(med["honest"]["copy_of"].is_null(), "{med:#}");
+        assert_eq!(c("bait", "credited"), 0.0);
         // Nobody but the honest model's copies earns more than it does.
         for s in ["null", "cls-only", "cls-empty-mask", "fast-useless"] {
             assert!(
@@ -63,6 +74,13 @@ fn medmetric_profile_resists_the_red_team_on_three_rounds() {
                 "{s} beat honest: {med:#}"
             );
         }
+        // Load-time compute never reaches a runtime.
+        assert!(
+            med["load-time"]["failure"]
+                .as_str()
+                .is_some_and(|f| f.contains("at load")),
+            "{med:#}"
+        );
         // The seed profile's weakness: doing nothing scores well there.
         assert!(r["scores"]["seed"]["null"]["composite"].as_f64().unwrap() > 0.3);
     }

@@ -594,7 +594,7 @@ mod tests {
         // the pin deliberately, together with every validator.
         assert_eq!(
             MechanismConfig::default_profile().hash(),
-            "0fdfa03fca40627113a0a6af44d64435cfb586317ebf209a2baaed11df95adec"
+            "9c6b10669317862a3ca5988312236e29e687b61b7184cf863b73c0f9aec4a6d2"
         );
     }
 
@@ -702,7 +702,7 @@ mod tests {
                 "weight_similarity = 2.0",
                 "weight_similarity",
             ),
-            ("initial = 0.02", "initial = -0.01", "epsilon.initial"),
+            ("initial = 0.04", "initial = -0.01", "epsilon.initial"),
         ];
         for (from, to, needle) in cases {
             assert!(text.contains(from), "{from}");
