@@ -27,6 +27,8 @@ use medmetric_miners::{Factory, Strategy};
 use medmetric_model::reference::{self, ReferenceKind};
 use medmetric_scoring::mechanism::{MechanismConfig, ScoreBook};
 use medmetric_store::LocalStore;
+use medmetric_store::cid::{Cid, Version};
+use medmetric_store::commitment::Commitment;
 use medmetric_validator::node::{Behaviour, NodeConfig, NodeError, PendingReveal, Validator};
 use medmetric_validator::state::State;
 use rand_core::{Rng, SeedableRng};
@@ -98,6 +100,19 @@ impl Net {
         medmetric_miner::publish(&self.chain, &self.store(), bytes, Modality::Cxr, &h)
             .unwrap()
             .commit_block
+    }
+
+    /// What an attacker who skips `miner publish` (and its gate) does:
+    /// registers, commits and stores the bytes directly.
+    fn commit_raw(&self, hotkey: &str, bytes: &[u8]) {
+        let h = Hotkey::from(hotkey);
+        self.chain
+            .burned_register(&h, &Coldkey(format!("c-{hotkey}")))
+            .unwrap();
+        let sha = ModelDigest::of(bytes);
+        let c = Commitment::new(Modality::Cxr, Cid::of(bytes, Version::V0), &sha, &h);
+        self.chain.set_commitment(&h, &c.to_chain_fields()).unwrap();
+        self.store().put(bytes).unwrap();
     }
 
     fn node(
@@ -456,4 +471,61 @@ fn two_validators_on_different_thread_counts_agree_bit_for_bit() {
     }
     assert!(a.evals.iter().any(|e| e.accuracy > 0.0), "{:?}", a.evals);
     assert_eq!(a.weights, b.weights);
+}
+
+/// A devnet round with a bait committed first, the honest original, its
+/// functional copies and a load-time attack: the original earns the top
+/// weight, every copy and the bait nothing, and the load-time model never
+/// reaches a runtime.
+#[test]
+fn on_a_devnet_round_the_original_beats_its_bait_and_copies() {
+    use medmetric_miners::Factory;
+    let net = Net::new(Hyperparameters::default());
+    let f = Factory::new(Modality::Cxr, SIZE).unwrap();
+    let make = |s: Strategy| f.make(s, 42).unwrap();
+    net.publish("m-bait", &make(Strategy::Bait));
+    net.chain.advance(1).unwrap();
+    net.publish("m-honest", &make(Strategy::Honest));
+    net.chain.advance(1).unwrap();
+    let copies = [
+        Strategy::Copy,
+        Strategy::CastCopy,
+        Strategy::TemperatureCopy,
+        Strategy::SparseCopy,
+        Strategy::RetunedCopy,
+    ];
+    for s in copies {
+        net.publish(&format!("m-{s}"), &make(s));
+    }
+    net.commit_raw("m-load-time", &make(Strategy::LoadTimeCompute));
+    net.chain.advance(12).unwrap();
+    net.next_epoch();
+    let mut node = net.node("v", "medmetric", 5, Path::new(BIN));
+    let out = node.step(&|_| {}).unwrap().expect("a round");
+    let rec = |h: &str| out.evals.iter().find(|e| e.hotkey == h).unwrap().clone();
+    let honest = rec("m-honest");
+    assert!(honest.copy_of.is_none(), "{honest:?}");
+    assert!(honest.credited > 0.0, "{honest:?}");
+    for s in copies {
+        let r = rec(&format!("m-{s}"));
+        assert_eq!(r.credited, 0.0, "{r:?}");
+        assert_eq!(r.copy_of, Some(Hotkey::from("m-honest")), "{r:?}");
+    }
+    assert_eq!(rec("m-bait").credited, 0.0);
+    let lt = rec("m-load-time");
+    assert!(
+        lt.failure
+            .as_ref()
+            .is_some_and(|f| f.detail.contains("at load")),
+        "{lt:?}"
+    );
+    let mg = net.chain.metagraph().unwrap();
+    let uid = |h: &str| mg.neuron(&Hotkey::from(h)).unwrap().uid.0;
+    let top = out.weights.get(uid("m-honest"));
+    assert_eq!(top, u16::MAX, "{:?}", out.weights);
+    for h in out.evals.iter().map(|e| e.hotkey.as_str()) {
+        if h != "m-honest" {
+            assert_eq!(out.weights.get(uid(h)), 0, "{h}: {:?}", out.weights);
+        }
+    }
 }
