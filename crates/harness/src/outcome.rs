@@ -393,3 +393,62 @@ impl Harness {
             })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use medmetric_scoring::mechanism::ImageMetrics;
+
+    use super::*;
+
+    fn evaluation(load: Duration) -> Evaluation {
+        let truth = [0u8; 16];
+        let image = ImageMetrics::measure("cxr", Some(&[0.0; 16]), Some(0.1), &truth, false)
+            .expect("measured");
+        Evaluation {
+            images: vec![image.clone(); 4],
+            null: vec![ImageMetrics::null("cxr", &truth, false).expect("null"); 4],
+            probes: Vec::new(),
+            latencies_ms: vec![10.0; 4],
+            load_time: load,
+            peak_memory_bytes: None,
+            wall_time: Duration::ZERO,
+            fingerprint: Vec::new(),
+            failure: None,
+        }
+    }
+
+    #[test]
+    fn load_time_is_charged_below_the_budget_and_refused_above() {
+        let mech = MechanismConfig::builtin("medmetric").expect("builtin");
+        let quick = score(
+            &mech,
+            &evaluation(Duration::from_millis(40)),
+            Calibration::IDENTITY,
+        );
+        assert!(quick.failure.is_none());
+        // 40 ms of loading over 4 images adds 10 ms to each.
+        assert_eq!(quick.latency.calibrated_ms, Some(20.0));
+        assert_eq!(quick.latency.load_ms, Some(40.0));
+        let slow = score(
+            &mech,
+            &evaluation(Duration::from_secs(3)),
+            Calibration::IDENTITY,
+        );
+        let f = slow.failure.expect("refused");
+        assert_eq!(f.kind, FailureKind::Timeout);
+        assert!(f.detail.contains("budget"), "{f}");
+        assert_eq!(slow.score.composite, 0.0);
+        // A slower machine (factor 0.5) loads the same model within budget.
+        let calib = Calibration {
+            local_ms: 80.0,
+            factor: 0.5,
+        };
+        assert!(
+            score(&mech, &evaluation(Duration::from_secs(3)), calib)
+                .failure
+                .is_none()
+        );
+    }
+}
