@@ -11,10 +11,7 @@
 
 use medmetric_model::gate::{CLS_OUTPUT, MASK_OUTPUT};
 use medmetric_model::proto::{self, GraphProto, ModelProto, TensorProto, data_type};
-use medmetric_model::reference::INPUT_NAME;
 use medmetric_model::writer::{self, Attr, GraphBuilder};
-use rand_chacha::ChaCha8Rng;
-use rand_core::{Rng, SeedableRng};
 
 use crate::honest::Honest;
 use crate::{MinersError, Strategy, strategies};
@@ -408,41 +405,12 @@ pub fn load_time_with(h: &Honest, n: usize, size: i64) -> Result<Vec<u8>, Miners
 pub fn slow_graph(h: &Honest) -> Result<Vec<u8>, MinersError> {
     let mut e = Edit::honest(h, Strategy::SlowGraph)?;
     let mut part = GraphBuilder::default();
-    let mut rng = ChaCha8Rng::seed_from_u64(0x534c_4f57_4752);
-    let mut uniform = |bound: f64| {
-        let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-        ((u * 2.0 - 1.0) * bound) as f32
-    };
-    let c = SLOW_GRAPH_CHANNELS;
-    let mut prev = INPUT_NAME.to_string();
-    let mut cin = 1i64;
-    for layer in 0..SLOW_GRAPH_LAYERS {
-        // He-uniform weights keep activations roughly level down the chain.
-        let bound = libm::sqrt(6.0 / (cin * 9) as f64);
-        let w: Vec<f32> = (0..c * cin * 9).map(|_| uniform(bound)).collect();
-        let b: Vec<f32> = (0..c).map(|_| uniform(0.05)).collect();
-        let (wn, bn) = (format!("slowg{layer}_w"), format!("slowg{layer}_b"));
-        let (pre, out) = (format!("slowg{layer}_pre"), format!("slowg{layer}"));
-        part.weights(&wn, &[c, cin, 3, 3], &w);
-        part.weights(&bn, &[c], &b);
-        part.node(
-            "Conv",
-            &[&prev, &wn, &bn],
-            &[&pre],
-            vec![
-                Attr::ints("kernel_shape", &[3, 3]),
-                Attr::ints("pads", &[1, 1, 1, 1]),
-            ],
-        );
-        part.node("Relu", &[&pre], &[&out], vec![]);
-        prev = out;
-        cin = c;
-    }
-    part.node(
-        "ReduceMean",
-        &[&prev],
-        &["slowg_mean"],
-        vec![Attr::ints("axes", &[1, 2, 3]), Attr::int("keepdims", 1)],
+    strategies::conv_chain(
+        &mut part,
+        "slowg",
+        0x534c_4f57_4752,
+        SLOW_GRAPH_LAYERS,
+        SLOW_GRAPH_CHANNELS,
     );
     part.scalar("slowg_zero", 0.0);
     part.node(

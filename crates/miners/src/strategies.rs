@@ -123,42 +123,7 @@ pub(crate) fn slow_accurate(h: &Honest) -> Vec<u8> {
     let mut g = start(Strategy::SlowAccurate, h.size);
     let logit = h.emit_logit(&mut g, INPUT_NAME, "");
     let cls = h.emit_cls(&mut g, &logit, "");
-    let mut rng = ChaCha8Rng::seed_from_u64(0x534c_4f57);
-    let mut uniform = |bound: f64| {
-        let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-        ((u * 2.0 - 1.0) * bound) as f32
-    };
-    let c = SLOW_CHANNELS;
-    let mut prev = INPUT_NAME.to_string();
-    let mut cin = 1i64;
-    for layer in 0..SLOW_LAYERS {
-        let fan_in = cin * 9;
-        let bound = libm::sqrt(6.0 / fan_in as f64);
-        let w: Vec<f32> = (0..c * cin * 9).map(|_| uniform(bound)).collect();
-        let b: Vec<f32> = (0..c).map(|_| uniform(0.05)).collect();
-        let (wn, bn) = (format!("slow{layer}_w"), format!("slow{layer}_b"));
-        let (pre, out) = (format!("slow{layer}_pre"), format!("slow{layer}"));
-        g.weights(&wn, &[c, cin, 3, 3], &w);
-        g.weights(&bn, &[c], &b);
-        g.node(
-            "Conv",
-            &[&prev, &wn, &bn],
-            &[&pre],
-            vec![
-                Attr::ints("kernel_shape", &[3, 3]),
-                Attr::ints("pads", &[1, 1, 1, 1]),
-            ],
-        );
-        g.node("Relu", &[&pre], &[&out], vec![]);
-        prev = out;
-        cin = c;
-    }
-    g.node(
-        "ReduceMean",
-        &[&prev],
-        &["slow_mean"],
-        vec![Attr::ints("axes", &[1, 2, 3]), Attr::int("keepdims", 1)],
-    );
+    conv_chain(&mut g, "slow", 0x534c_4f57, SLOW_LAYERS, SLOW_CHANNELS);
     // The sigmoid bounds the chain's contribution whatever it computes.
     g.node("Sigmoid", &["slow_mean"], &["slow_squashed"], vec![]);
     g.scalar("slow_weight", SLOW_WEIGHT);
@@ -199,4 +164,54 @@ pub(crate) fn fast_useless(_modality: Modality, size: u32) -> Vec<u8> {
     g.output(MASK_OUTPUT, &mask_dims(size));
     g.output(CLS_OUTPUT, &[1, 1]);
     g.finish(OPSET)
+}
+
+/// Appends `layers` full-resolution 3×3 convolutions of `channels`
+/// channels (He-uniform weights from `seed`, ReLU after each) on the model
+/// input, and their mean over channels and pixels as `{prefix}_mean`
+/// (`[1,1,1,1]`): work per image that depends on the input, so no runtime
+/// can fold it away.
+pub(crate) fn conv_chain(
+    g: &mut GraphBuilder,
+    prefix: &str,
+    seed: u64,
+    layers: usize,
+    channels: i64,
+) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut uniform = |bound: f64| {
+        let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        ((u * 2.0 - 1.0) * bound) as f32
+    };
+    let c = channels;
+    let mut prev = INPUT_NAME.to_string();
+    let mut cin = 1i64;
+    for layer in 0..layers {
+        // He-uniform weights keep activations roughly level down the chain.
+        let bound = libm::sqrt(6.0 / (cin * 9) as f64);
+        let w: Vec<f32> = (0..c * cin * 9).map(|_| uniform(bound)).collect();
+        let b: Vec<f32> = (0..c).map(|_| uniform(0.05)).collect();
+        let (wn, bn) = (format!("{prefix}{layer}_w"), format!("{prefix}{layer}_b"));
+        let (pre, out) = (format!("{prefix}{layer}_pre"), format!("{prefix}{layer}"));
+        g.weights(&wn, &[c, cin, 3, 3], &w);
+        g.weights(&bn, &[c], &b);
+        g.node(
+            "Conv",
+            &[&prev, &wn, &bn],
+            &[&pre],
+            vec![
+                Attr::ints("kernel_shape", &[3, 3]),
+                Attr::ints("pads", &[1, 1, 1, 1]),
+            ],
+        );
+        g.node("Relu", &[&pre], &[&out], vec![]);
+        prev = out;
+        cin = c;
+    }
+    g.node(
+        "ReduceMean",
+        &[&prev],
+        &[&format!("{prefix}_mean")],
+        vec![Attr::ints("axes", &[1, 2, 3]), Attr::int("keepdims", 1)],
+    );
 }
