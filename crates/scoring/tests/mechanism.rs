@@ -1061,7 +1061,12 @@ proptest! {
         prop_assert_eq!(out.len(), input.len());
         let sum: f64 = out.iter().map(|(_, w)| *w).sum();
         prop_assert!(out.iter().all(|(_, w)| w.is_finite() && *w >= 0.0));
-        let anyone = input.iter().any(|(_, s)| s.is_finite() && *s > 0.0);
+        // The leader always clears the relative floor, so someone is paid
+        // exactly when some score is positive and clears the absolute one.
+        let absolute = cfg.skill_floor.map_or(0.0, |f| f.absolute);
+        let anyone = input
+            .iter()
+            .any(|(_, s)| s.is_finite() && *s > 0.0 && *s >= absolute);
         if anyone {
             prop_assert!((sum - 1.0).abs() < 1e-9, "sum {}", sum);
         } else {

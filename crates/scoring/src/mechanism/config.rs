@@ -184,6 +184,20 @@ pub enum RewardCurve {
     Proportional {},
 }
 
+/// Who may be paid at all: a miner whose moving score is below `absolute`,
+/// or below `relative` times the leader's, gets no share whatever its rank.
+/// Without it a rank-based curve pays the runner-up half the leader's
+/// reward even when the runner-up is junk (docs/mechanism.md#8-reward-curves).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkillFloor {
+    /// Smallest moving score that is paid, in score units, in `[0, 1)`.
+    pub absolute: f64,
+    /// Smallest fraction of the leader's moving score that is paid, in
+    /// `[0, 1]` (the leader itself always passes this part).
+    pub relative: f64,
+}
+
 /// Shares of the emission per miner type (`sn34`): the reward curve runs
 /// within each type and each type's weights are scaled to its share.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -262,6 +276,9 @@ pub struct MechanismConfig {
     pub ema: Ema,
     /// The reward curve.
     pub reward: RewardCurve,
+    /// Who may be paid by the curve (absent: every positive score).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skill_floor: Option<SkillFloor>,
     /// Per-miner-type shares (required by `sn34`, optional elsewhere).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub miner_types: Option<MinerTypeShares>,
@@ -397,6 +414,12 @@ impl MechanismConfig {
                 }
             }
             RewardCurve::Wta {} | RewardCurve::Proportional {} => {}
+        }
+        if let Some(f) = &self.skill_floor {
+            if !(f.absolute.is_finite() && (0.0..1.0).contains(&f.absolute)) {
+                return invalid("skill_floor.absolute must be in [0, 1)");
+            }
+            unit("skill_floor.relative", f.relative)?;
         }
         if let Some(m) = &self.miner_types {
             weights(
@@ -594,7 +617,7 @@ mod tests {
         // the pin deliberately, together with every validator.
         assert_eq!(
             MechanismConfig::default_profile().hash(),
-            "9c6b10669317862a3ca5988312236e29e687b61b7184cf863b73c0f9aec4a6d2"
+            "169802367c0b8bec6fe77d3fb4c1f270d5980cde1e339b2084215746e9291131"
         );
     }
 
@@ -703,6 +726,9 @@ mod tests {
                 "weight_similarity",
             ),
             ("initial = 0.04", "initial = -0.01", "epsilon.initial"),
+            ("absolute = 0.05", "absolute = 1.0", "skill_floor.absolute"),
+            ("absolute = 0.05", "absolute = nan", "skill_floor.absolute"),
+            ("relative = 0.25", "relative = 1.5", "skill_floor.relative"),
         ];
         for (from, to, needle) in cases {
             assert!(text.contains(from), "{from}");

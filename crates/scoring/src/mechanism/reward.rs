@@ -1,6 +1,9 @@
 //! Reward curves: moving scores → shares of the miners' emission.
 //!
-//! Only miners with a positive (finite) score are paid. The shares are
+//! Only miners with a positive (finite) score are paid, and with a
+//! `[skill_floor]` only those at or above its absolute floor and its
+//! fraction of the leader's score (the leader of each miner type with
+//! `[miner_types]`). The shares are
 //! non-negative and sum to 1, or are all 0 when nobody scores. Ties are
 //! broken by hotkey (lexicographically smaller first), so with distinct
 //! hotkeys (as [`super::ScoreBook::scores`] gives them) the result never
@@ -9,7 +12,7 @@
 
 use medmetric_core::Hotkey;
 
-use super::config::{MechanismConfig, RewardCurve};
+use super::config::{MechanismConfig, RewardCurve, SkillFloor};
 use super::score::MinerType;
 
 /// Applies the config's curve to `(hotkey, score)` pairs and returns
@@ -17,7 +20,7 @@ use super::score::MinerType;
 pub fn apply(cfg: &MechanismConfig, scores: &[(Hotkey, f64)]) -> Vec<(Hotkey, f64)> {
     let values: Vec<f64> = scores.iter().map(|(_, s)| clean(*s)).collect();
     let keys: Vec<&str> = scores.iter().map(|(h, _)| h.as_str()).collect();
-    let shares = curve(&cfg.reward, &keys, &values);
+    let shares = curve(cfg, &keys, &values);
     scores
         .iter()
         .zip(shares)
@@ -46,7 +49,7 @@ pub fn apply_by_type(
         let idx: Vec<usize> = (0..scores.len()).filter(|&i| scores[i].1 == kind).collect();
         let keys: Vec<&str> = idx.iter().map(|&i| scores[i].0.as_str()).collect();
         let values: Vec<f64> = idx.iter().map(|&i| clean(scores[i].2)).collect();
-        let w = curve(&cfg.reward, &keys, &values);
+        let w = curve(cfg, &keys, &values);
         if share > 0.0 && w.iter().any(|&x| x > 0.0) {
             used_share += share;
             for (&i, x) in idx.iter().zip(w) {
@@ -82,13 +85,28 @@ fn ranking(keys: &[&str], values: &[f64]) -> Vec<usize> {
     idx
 }
 
-fn curve(curve: &RewardCurve, keys: &[&str], values: &[f64]) -> Vec<f64> {
+/// Zeroes every score below the floor: `absolute`, or `relative` times the
+/// best score. Scores are cleaned (non-negative) already.
+fn floored(floor: Option<SkillFloor>, values: &[f64]) -> Vec<f64> {
+    let Some(f) = floor else {
+        return values.to_vec();
+    };
+    let leader = values.iter().copied().fold(0.0f64, f64::max);
+    let min = f.absolute.max(f.relative * leader);
+    values
+        .iter()
+        .map(|&v| if v >= min { v } else { 0.0 })
+        .collect()
+}
+
+fn curve(cfg: &MechanismConfig, keys: &[&str], values: &[f64]) -> Vec<f64> {
+    let values = &floored(cfg.skill_floor, values)[..];
     let mut w = vec![0.0f64; values.len()];
     let ranked = ranking(keys, values);
     if ranked.is_empty() {
         return w;
     }
-    match *curve {
+    match cfg.reward {
         RewardCurve::Geometric { top_k, ratio } => {
             let mut x = 1.0;
             for &i in ranked.iter().take(top_k as usize) {
@@ -129,6 +147,7 @@ mod tests {
     fn with(curve: RewardCurve) -> MechanismConfig {
         let mut c = MechanismConfig::builtin("medmetric").unwrap();
         c.reward = curve;
+        c.skill_floor = None;
         c
     }
 
@@ -219,5 +238,59 @@ mod tests {
         let plain = with(RewardCurve::Proportional {});
         let w = shares(&apply_by_type(&plain, &items));
         assert!((w[2] - 0.1 / 0.9).abs() < 1e-15);
+    }
+
+    #[test]
+    fn the_skill_floor_pays_no_junk_runner_up() {
+        let mut c = with(RewardCurve::Geometric {
+            top_k: 5,
+            ratio: 0.5,
+        });
+        // Without a floor the junk runner-up gets a third of the emission.
+        let items = s(&[("ref", 0.6), ("junk", 0.012), ("weak", 0.2)]);
+        let w = shares(&apply(&c, &items));
+        assert!((w[1] - 1.0 / 7.0).abs() < 1e-15, "{w:?}");
+        c.skill_floor = Some(SkillFloor {
+            absolute: 0.05,
+            relative: 0.25,
+        });
+        let w = shares(&apply(&c, &items));
+        assert!((w[0] - 2.0 / 3.0).abs() < 1e-15 && (w[2] - 1.0 / 3.0).abs() < 1e-15);
+        assert_eq!(w[1], 0.0);
+        // Relative to the leader: 0.2 < 0.25 * 0.9.
+        let w = shares(&apply(&c, &s(&[("ref", 0.9), ("weak", 0.2)])));
+        assert_eq!(w, vec![1.0, 0.0]);
+        // Absolute: a lone junk model is not paid either.
+        let w = shares(&apply(&c, &s(&[("junk", 0.04)])));
+        assert_eq!(w, vec![0.0]);
+        // Exactly at the floor is paid.
+        let w = shares(&apply(&c, &s(&[("a", 0.4), ("b", 0.1)])));
+        assert!(w[1] > 0.0);
+    }
+
+    #[test]
+    fn the_skill_floor_is_per_miner_type() {
+        let mut c = MechanismConfig::builtin("sn34").unwrap();
+        c.skill_floor = Some(SkillFloor {
+            absolute: 0.05,
+            relative: 0.5,
+        });
+        let items = vec![
+            (Hotkey::from("d1"), MinerType::Detector, 0.8),
+            (Hotkey::from("s1"), MinerType::Segmenter, 0.1),
+            (Hotkey::from("s2"), MinerType::Segmenter, 0.04),
+        ];
+        // The segmenter leader is judged against segmenters (0.1 ≥ 0.05),
+        // not against the detector leader; 0.04 is under the absolute floor.
+        let w = shares(&apply_by_type(&c, &items));
+        assert!((w[0] - 0.5).abs() < 1e-15 && (w[1] - 0.5).abs() < 1e-15);
+        assert_eq!(w[2], 0.0);
+    }
+
+    #[test]
+    fn the_default_profile_has_a_skill_floor() {
+        let c = MechanismConfig::default_profile();
+        let f = c.skill_floor.expect("medmetric profile sets [skill_floor]");
+        assert!(f.absolute > 0.0 && f.relative > 0.0);
     }
 }
