@@ -8,8 +8,9 @@
 //! [`render_html`]) and `report.json` (the same data) into a folder.
 //!
 //! The page holds a summary, the configuration, the final leaderboard, the
-//! validators, four plots drawn as inline SVG with `plotters` (incentive and
+//! validators, five plots drawn as inline SVG with `plotters` (incentive and
 //! EMA per miner across tempos, dividends per unit of stake per validator,
+//! the spread of each strategy's composite over the tempos,
 //! the last tempo's score components per miner) and, per tempo, the weights
 //! every validator set. It references no script, style sheet, font or image
 //! outside itself, and a Content-Security-Policy forbids loading any.
@@ -42,6 +43,7 @@ mod html;
 mod model;
 mod plot;
 mod render;
+mod strip;
 
 use std::fs::{self, File};
 use std::io::{self, Write};

@@ -15,10 +15,10 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use crate::html::{clean_text, shorten};
 
 /// Width and height of every chart, in SVG user units.
-const WIDTH: u32 = 900;
+pub(crate) const WIDTH: u32 = 900;
 const HEIGHT: u32 = 360;
 /// Width of the legend column on the right.
-const LEGEND_WIDTH: u32 = 210;
+pub(crate) const LEGEND_WIDTH: u32 = 210;
 /// Vertical distance between legend entries.
 const LEGEND_STEP: i32 = 18;
 /// Legend labels are cut to this many characters.
@@ -42,11 +42,11 @@ pub(crate) const PALETTE: [RGBColor; 10] = [
     RGBColor(150, 40, 40),
     RGBColor(90, 90, 200),
 ];
-const GREY: RGBColor = RGBColor(185, 185, 185);
-const MESH_LIGHT: RGBColor = RGBColor(238, 238, 238);
-const MESH_BOLD: RGBColor = RGBColor(215, 215, 215);
+pub(crate) const GREY: RGBColor = RGBColor(185, 185, 185);
+pub(crate) const MESH_LIGHT: RGBColor = RGBColor(238, 238, 238);
+pub(crate) const MESH_BOLD: RGBColor = RGBColor(215, 215, 215);
 
-type PlotResult<T> = Result<T, Box<dyn Error>>;
+pub(crate) type PlotResult<T> = Result<T, Box<dyn Error>>;
 
 /// One line of a line chart.
 pub(crate) struct Series {
@@ -93,7 +93,7 @@ pub(crate) fn plottable(v: f64) -> Option<f64> {
 }
 
 /// An axis range that covers 0 and every plottable value, with a positive width.
-fn value_range(values: impl Iterator<Item = f64>, at_least: f64) -> (f64, f64) {
+pub(crate) fn value_range(values: impl Iterator<Item = f64>, at_least: f64) -> (f64, f64) {
     let (mut lo, mut hi) = (0.0f64, at_least);
     for v in values.filter_map(plottable) {
         lo = lo.min(v);
@@ -105,16 +105,16 @@ fn value_range(values: impl Iterator<Item = f64>, at_least: f64) -> (f64, f64) {
     (lo, hi + (hi - lo) * 0.05)
 }
 
-fn legend_label(s: &str) -> String {
+pub(crate) fn legend_label(s: &str) -> String {
     shorten(&clean_text(s), LEGEND_CHARS)
 }
 
-fn font(size: u32) -> TextStyle<'static> {
+pub(crate) fn font(size: u32) -> TextStyle<'static> {
     ("sans-serif", size).into_font().color(&BLACK)
 }
 
 /// Short value labels: `0`, `0.25`, `1.5`, `2.0e4`.
-fn value_tick(v: &f64) -> String {
+pub(crate) fn value_tick(v: &f64) -> String {
     let a = v.abs();
     if a < 1e-12 {
         "0".to_string()
@@ -137,7 +137,7 @@ fn integer_tick(x: &f64) -> String {
 }
 
 /// Draws the chart through `draw` onto a fresh SVG string.
-fn svg(
+pub(crate) fn svg(
     draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> PlotResult<()>,
 ) -> PlotResult<String> {
     let mut buf = String::new();
@@ -151,12 +151,12 @@ fn svg(
 }
 
 /// Legend entries: a short line in the entry's colour, or none for a note.
-struct Legend {
-    entries: Vec<(Option<ShapeStyle>, String)>,
+pub(crate) struct Legend {
+    pub(crate) entries: Vec<(Option<ShapeStyle>, String)>,
 }
 
 impl Legend {
-    fn draw(&self, area: &DrawingArea<SVGBackend<'_>, Shift>) -> PlotResult<()> {
+    pub(crate) fn draw(&self, area: &DrawingArea<SVGBackend<'_>, Shift>) -> PlotResult<()> {
         let room = ((HEIGHT as i32 - 30) / LEGEND_STEP).max(1) as usize;
         let shown = if self.entries.len() > room {
             room - 1

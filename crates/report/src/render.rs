@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use crate::html::{decimal, escape, percent, short_key, tao};
 use crate::model::{DemoReport, MinerInfo, MinerScore, TempoRecord, ValidatorInfo};
 use crate::plot::{self, BarChart, BarGroup, LineChart, PALETTE, Series};
+use crate::strip::{self, Strip, StripChart};
 
 /// Inline style sheet; the page references nothing outside itself.
 const CSS: &str = "\
@@ -408,6 +409,39 @@ fn plots(out: &mut String, view: &View<'_>) {
         "plot-dividends",
         "Dividends per unit of stake per validator across tempos",
         dividends,
+    );
+
+    let spread = have_tempos.then(|| {
+        let maps: Vec<BTreeMap<u16, &MinerScore>> = view
+            .tempos
+            .iter()
+            .map(|t| scores_by_uid(&t.scores))
+            .collect();
+        let strips = view
+            .rows
+            .iter()
+            .map(|row| Strip {
+                label: row.miner.strategy.clone(),
+                colour: row.colour.filter(|&c| c < 3),
+                values: maps
+                    .iter()
+                    .filter_map(|m| m.get(&row.miner.uid).map(|s| s.composite))
+                    .collect(),
+            })
+            .collect();
+        strip::strip_chart(&StripChart {
+            x_desc: "strategy (by final incentive)",
+            y_desc: "composite credited",
+            strips,
+            notes: vec![format!("one dot per tempo ({})", view.tempos.len())],
+        })
+        .map_err(|e| e.to_string())
+    });
+    figure(
+        out,
+        "plot-distribution",
+        "Score distribution per strategy: the composite credited in every tempo (after copy detection)",
+        spread,
     );
 
     let bars = view

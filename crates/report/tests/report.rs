@@ -283,8 +283,10 @@ fn realistic_report_renders_every_part() {
     assert!(html.trim_end().ends_with("</html>"));
 
     let svgs = all_svgs(&html);
-    assert_eq!(svgs.len(), 4, "four plots");
-    let (incentive, ema, dividends, bars) = (&svgs[0], &svgs[1], &svgs[2], &svgs[3]);
+    assert_eq!(svgs.len(), 5, "five plots");
+    let (incentive, ema, dividends, bars) = (&svgs[0], &svgs[1], &svgs[2], &svgs[4]);
+    // The score spread: one dot per miner per tempo.
+    assert_eq!(svgs[3].count("circle"), 8 * 3, "{:?}", svgs[3].elements);
     // Eight miners, three tempos: one polyline per miner (all values finite).
     assert!(incentive.count("polyline") >= 8, "{:?}", incentive.elements);
     assert!(ema.count("polyline") >= 8);
@@ -400,7 +402,7 @@ fn hostile_strings_are_escaped() {
 
     // Labels inside the plots survive as text, not markup.
     let svgs = all_svgs(&html);
-    assert_eq!(svgs.len(), 4);
+    assert_eq!(svgs.len(), 5);
     assert!(
         svgs[2].has_text("uid 2 · </text><script>"),
         "{:?}",
@@ -544,7 +546,7 @@ fn edge_cases_render_without_panicking() {
         let svgs = all_svgs(&html);
         let expected = match name {
             "empty" | "no tempos" => 0,
-            _ => 4,
+            _ => 5,
         };
         assert_eq!(svgs.len(), expected, "{name}");
         if name == "hundreds of miners" {
@@ -552,9 +554,14 @@ fn edge_cases_render_without_panicking() {
             assert!(svgs[0].has_text("298 more (grey)"), "{:?}", svgs[0].texts);
             assert!(svgs[0].count("text") < 60, "legend is capped");
             assert!(
-                svgs[3].has_text("first 24 of 308 shown"),
+                svgs[3].has_text("first 32 of 308 shown"),
                 "{:?}",
                 svgs[3].texts
+            );
+            assert!(
+                svgs[4].has_text("first 24 of 308 shown"),
+                "{:?}",
+                svgs[4].texts
             );
         }
         if name == "a validator without stake" {
