@@ -89,6 +89,10 @@ pub struct DemoOutcome {
     /// The dishonest validator earns less dividend per unit of stake than
     /// both honest ones.
     pub dishonest_less: bool,
+    /// The reference's mean composite minus the best mean composite of any
+    /// other strategy, over the tempos (first honest validator, credited
+    /// after copy detection); positive when the reference leads.
+    pub margin: f64,
     /// The HTML report.
     pub report: PathBuf,
 }
@@ -529,6 +533,7 @@ pub fn run(
             / (v.stake as f64 / total_stake as f64)
     };
     let honest_first = best.strategy == Strategy::Honest;
+    let (margin, runner_up) = reference_margin(&report, &miners);
     let dishonest_less =
         per_stake(&validators[2]) < per_stake(&validators[0]).min(per_stake(&validators[1]));
     let mark = |ok: bool| if ok { "yes" } else { "NO" };
@@ -538,6 +543,10 @@ pub fn run(
         "honest reference miner ranks first by incentive: {} (first: {})",
         mark(honest_first),
         best.strategy.name()
+    )?;
+    writeln!(
+        out,
+        "reference's margin in mean composite over the next best strategy ({runner_up}): {margin:+.3}"
     )?;
     writeln!(
         out,
@@ -560,6 +569,10 @@ pub fn run(
         format!(
             "Honest reference miner first by incentive: {}.",
             mark(honest_first)
+        ),
+        format!(
+            "Reference's margin: mean composite {margin:+.3} over the next best strategy ({runner_up}), across {} tempos.",
+            args.tempos
         ),
         format!(
             "Dishonest validator's dividends per unit of stake: {:.3}, honest: {:.3} and {:.3}.",
@@ -602,6 +615,36 @@ pub fn run(
     Ok(DemoOutcome {
         honest_first,
         dishonest_less,
+        margin,
         report: path,
     })
+}
+
+/// The reference's mean credited composite over the tempos minus the best
+/// other strategy's, and that strategy's name.
+fn reference_margin(report: &DemoReport, miners: &[MinerSpec]) -> (f64, &'static str) {
+    let mean = |uid: u16| {
+        let values: Vec<f64> = report
+            .tempos
+            .iter()
+            .filter_map(|t| t.scores.iter().find(|s| s.uid == uid))
+            .map(|s| s.composite)
+            .filter(|c| c.is_finite())
+            .collect();
+        if values.is_empty() {
+            0.0
+        } else {
+            values.iter().sum::<f64>() / values.len() as f64
+        }
+    };
+    let reference = miners
+        .iter()
+        .find(|m| m.strategy == Strategy::Honest)
+        .map_or(0.0, |m| mean(m.uid));
+    miners
+        .iter()
+        .filter(|m| m.strategy != Strategy::Honest)
+        .map(|m| (mean(m.uid), m.strategy.name()))
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map_or((reference, "none"), |(best, name)| (reference - best, name))
 }
